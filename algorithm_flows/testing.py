@@ -1,0 +1,271 @@
+"""An in-memory runtime: runs a flow over numpy partitions, with the node's privacy rules.
+
+Flow tests use it to compare a federated result with a pooled reference without
+starting processes; the integration tests run the same flows over real nodes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from algorithm_flows._errors import AlgorithmError
+from algorithm_flows._params import parse_params
+from algorithm_flows._validation import validate_variables
+from algorithm_flows.runtime import (
+    DATASET_COLUMN,
+    AlgorithmFlow,
+    Column,
+    GlobalTable,
+    InputData,
+    LocalTables,
+    Runtime,
+    Variable,
+)
+from udf_library import (
+    ArrayBundle,
+    UdfInputError,
+    coerce_literal,
+    kind_of,
+    shareable_output_problem,
+    udf_spec,
+)
+
+__all__ = ["InMemoryRuntime", "PrivacyViolation", "TooFewRowsLocally", "run_flow"]
+
+GLOBAL = "global"
+
+
+class PrivacyViolation(AssertionError):
+    """A flow tried to move a private table, or a UDF tried to share row-level data."""
+
+
+class TooFewRowsLocally(AssertionError):
+    """Every local node had fewer rows than the minimum."""
+
+
+@dataclass
+class _Stored:
+    bundle: ArrayBundle
+    is_shared: bool
+    private_rows: int | None  # rows of the private data it derives from, if any
+
+
+@dataclass
+class InMemoryRuntime(Runtime):
+    """Runs UDFs in this process on per-node ``ArrayBundle`` partitions."""
+
+    partitions: Mapping[str, ArrayBundle]
+    input_selection: InputData
+    variable_specs: Mapping[str, Variable]
+    min_rows: int = 10
+    max_shareable_rows: int = 100_000
+    progress: list[str] = field(default_factory=list)
+    exposed: dict[str, LocalTables] = field(default_factory=dict)
+    left_out: dict[str, str] = field(default_factory=dict)
+    _tables: dict[tuple[str, str], _Stored] = field(default_factory=dict)
+    _names: itertools.count[int] = field(default_factory=itertools.count)
+
+    def __post_init__(self) -> None:
+        parts = {}
+        for node_id, bundle in self.partitions.items():
+            if bundle.num_rows < self.min_rows:
+                self.left_out[node_id] = f"fewer than {self.min_rows} rows"
+                continue
+            name = self._new_name("data")
+            self._tables[(node_id, name)] = _Stored(bundle, False, bundle.num_rows)
+            parts[node_id] = name
+        if not parts:
+            raise TooFewRowsLocally("no local node has enough rows")
+        self._data = LocalTables(parts)
+
+    @property
+    def inputdata(self) -> InputData:
+        return self.input_selection
+
+    @property
+    def variables(self) -> Mapping[str, Variable]:
+        return self.variable_specs
+
+    @property
+    def data(self) -> LocalTables:
+        return self._data
+
+    async def execute_udf_global(self, udf: Callable[..., Any], /, **args: Any) -> GlobalTable:
+        outputs = await self.execute_udf_global_outputs(udf, **args)
+        return _single(udf, outputs)
+
+    async def execute_udf_global_outputs(
+        self, udf: Callable[..., Any], /, **args: Any
+    ) -> dict[str, GlobalTable]:
+        tables = {k: v.name for k, v in args.items() if isinstance(v, GlobalTable)}
+        _reject_foreign(args, LocalTables, "global")
+        names = self._run(GLOBAL, udf, tables, args)
+        return {out: GlobalTable(name, self._columns(GLOBAL, name)) for out, name in names.items()}
+
+    async def execute_udf_locals(self, udf: Callable[..., Any], /, **args: Any) -> LocalTables:
+        outputs = await self.execute_udf_locals_outputs(udf, **args)
+        return _single(udf, outputs)
+
+    async def execute_udf_locals_outputs(
+        self, udf: Callable[..., Any], /, **args: Any
+    ) -> dict[str, LocalTables]:
+        _reject_foreign(args, GlobalTable, "local")
+        per_node: dict[str, dict[str, str]] = {}
+        for node_id in self._data.node_ids:
+            tables = {k: v.tables[node_id] for k, v in args.items() if isinstance(v, LocalTables)}
+            await asyncio.sleep(0)
+            for out, name in self._run(node_id, udf, tables, args).items():
+                per_node.setdefault(out, {})[node_id] = name
+        first = self._data.node_ids[0]
+        return {
+            out: LocalTables(parts, self._columns(first, parts[first]))
+            for out, parts in per_node.items()
+        }
+
+    async def create_remote_global_to_locals(self, table: GlobalTable) -> LocalTables:
+        stored = self._shareable(GLOBAL, table.name)
+        parts = {}
+        for node_id in self._data.node_ids:
+            name = self._new_name("copy")
+            self._tables[(node_id, name)] = _Stored(stored.bundle, True, None)
+            parts[node_id] = name
+        return LocalTables(parts, table.columns)
+
+    async def create_remote_and_merge_global(self, tables: LocalTables) -> GlobalTable:
+        bundles = [self._shareable(n, tables.tables[n]).bundle for n in tables.node_ids]
+        merged = ArrayBundle(
+            {c: np.concatenate([b[c] for b in bundles]) for c in bundles[0].names}
+        )
+        name = self._new_name("merged")
+        self._tables[(GLOBAL, name)] = _Stored(merged, True, None)
+        return GlobalTable(name, self._columns(GLOBAL, name))
+
+    async def read_global(self, table: GlobalTable) -> ArrayBundle:
+        return self._shareable(GLOBAL, table.name).bundle
+
+    def report_progress(
+        self, message: str, *, iteration: int | None = None, total: int | None = None
+    ) -> None:
+        self.progress.append(message)
+
+    def expose(self, name: str, tables: LocalTables) -> None:
+        self.exposed[name] = tables
+
+    def _run(
+        self, node_id: str, udf: Callable[..., Any], tables: dict[str, str], args: dict[str, Any]
+    ) -> dict[str, str]:
+        spec = udf_spec(udf)
+        kwargs: dict[str, Any] = {}
+        private_rows: list[int] = []
+        for item in spec.inputs:
+            if item.name not in args:
+                if not item.is_optional:
+                    raise TypeError(f"{spec.name}: missing argument {item.name!r}")
+                continue
+            if item.is_table:
+                stored = self._tables[(node_id, tables[item.name])]
+                if stored.private_rows is not None:
+                    if stored.private_rows < self.min_rows:
+                        raise PrivacyViolation(f"{spec.name}: private input under min rows")
+                    private_rows.append(stored.private_rows)
+                kwargs[item.name] = stored.bundle
+            else:
+                wire_value = json.loads(json.dumps(args[item.name], allow_nan=False))
+                kwargs[item.name] = coerce_literal(item.type, wire_value)
+        unknown = set(args) - {i.name for i in spec.inputs}
+        if unknown:
+            raise TypeError(f"{spec.name}: unknown arguments {sorted(unknown)}")
+        try:
+            result = spec.func(**kwargs)
+        except UdfInputError as exc:
+            raise AlgorithmError(str(exc)) from exc
+        results = (result,) if len(spec.outputs) == 1 else tuple(result)
+        names = {}
+        derived_rows = max(private_rows) if private_rows else None
+        for output, bundle in zip(spec.outputs, results, strict=True):
+            if not isinstance(bundle, ArrayBundle):
+                raise TypeError(f"{spec.name}: output {output.name!r} is not an ArrayBundle")
+            if output.shared and node_id != GLOBAL:
+                problem = shareable_output_problem(
+                    output.name, bundle.num_rows, derived_rows, self.max_shareable_rows
+                )
+                if problem:
+                    raise PrivacyViolation(problem)
+            name = self._new_name(output.name)
+            self._tables[(node_id, name)] = _Stored(
+                bundle, output.shared, None if output.shared else derived_rows
+            )
+            names[output.name] = name
+        return names
+
+    def _shareable(self, node_id: str, name: str) -> _Stored:
+        stored = self._tables[(node_id, name)]
+        if not stored.is_shared:
+            raise PrivacyViolation(f"table {name!r} on {node_id} is private")
+        return stored
+
+    def _columns(self, node_id: str, name: str) -> tuple[Column, ...]:
+        bundle = self._tables[(node_id, name)].bundle
+        return tuple(Column(c, kind_of(bundle[c])) for c in bundle.names)
+
+    def _new_name(self, hint: str) -> str:
+        return f"t{next(self._names)}_{hint}"
+
+
+def run_flow(
+    flow_type: type[AlgorithmFlow[Any]],
+    partitions: Mapping[str, ArrayBundle],
+    variables: Mapping[str, Variable],
+    *,
+    y: tuple[str, ...] = (),
+    x: tuple[str, ...] = (),
+    parameters: Mapping[str, Any] | None = None,
+    min_rows: int = 10,
+) -> dict[str, Any]:
+    """Run a flow in memory the way the controller would, and return its result.
+
+    ``partitions`` hold each local node's rows (a ``dataset`` column plus the
+    variables); like a node, this drops rows with a missing x or y value unless the
+    flow keeps them.
+    """
+    datasets = sorted({str(d) for b in partitions.values() for d in b[DATASET_COLUMN]})
+    inputdata = InputData("test:1", tuple(datasets), y, x)
+    validate_variables(flow_type, inputdata, variables)
+    params = parse_params(flow_type.params_type, parameters)
+    columns = [DATASET_COLUMN, *y, *x]
+    selected = {
+        node: _drop_missing(b.select(columns)) if flow_type.drop_missing else b.select(columns)
+        for node, b in partitions.items()
+    }
+    rt = InMemoryRuntime(selected, inputdata, variables, min_rows=min_rows)
+    return asyncio.run(flow_type().run(rt, params))
+
+
+def _drop_missing(bundle: ArrayBundle) -> ArrayBundle:
+    keep = np.ones(bundle.num_rows, dtype=bool)
+    for name in bundle.names:
+        column = bundle[name]
+        if column.dtype == object:
+            keep &= np.array([v is not None for v in column], dtype=bool)
+        elif column.dtype.kind == "f":
+            keep &= ~np.isnan(column)
+    return bundle.take(keep)
+
+
+def _single(udf: Callable[..., Any], outputs: dict[str, Any]) -> Any:
+    if len(outputs) != 1:
+        raise TypeError(f"{udf_spec(udf).name} has {len(outputs)} outputs; use the *_outputs call")
+    return next(iter(outputs.values()))
+
+
+def _reject_foreign(args: dict[str, Any], foreign: type, where: str) -> None:
+    for key, value in args.items():
+        if isinstance(value, foreign):
+            raise TypeError(f"argument {key!r} is a {foreign.__name__}, not usable on the {where} node")

@@ -1,0 +1,31 @@
+"""UDFs: plain typed Python functions that a node runs next to its data.
+
+Each ``<algo>_udfs.py`` module holds the UDFs of one algorithm. A UDF takes
+``ArrayBundle`` tables and literals and returns ``ArrayBundle`` tables; it knows
+nothing of gRPC, SQL or the network.
+"""
+
+from udf_library._bundle import ArrayBundle, kind_of
+from udf_library._errors import UdfInputError
+from udf_library._folds import assign_folds
+from udf_library._literals import coerce_literal
+from udf_library._privacy import shareable_output_problem
+from udf_library._registry import discover_udfs
+from udf_library._udf import Output, UdfInput, UdfSpec, private, shared, udf, udf_spec
+
+__all__ = [
+    "ArrayBundle",
+    "Output",
+    "UdfInput",
+    "UdfInputError",
+    "UdfSpec",
+    "assign_folds",
+    "coerce_literal",
+    "discover_udfs",
+    "kind_of",
+    "private",
+    "shareable_output_problem",
+    "shared",
+    "udf",
+    "udf_spec",
+]

@@ -1,0 +1,131 @@
+"""The ``@udf`` decorator: turns a typed Python function into a UDF a node can list and run."""
+
+from __future__ import annotations
+
+import inspect
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from udf_library._bundle import ArrayBundle
+
+__all__ = ["Output", "UdfInput", "UdfSpec", "private", "shared", "udf", "udf_spec"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_LITERAL_TYPES: dict[Any, str] = {
+    int: "int",
+    float: "real",
+    str: "text",
+    bool: "bool",
+    list[str]: "list[text]",
+    list[float]: "list[real]",
+    list[int]: "list[int]",
+    dict[str, Any]: "json",
+    Any: "json",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """One output table of a UDF; ``shared`` outputs may leave the node that made them."""
+
+    name: str
+    shared: bool = False
+
+
+def shared(name: str) -> Output:
+    """An output that may be read by the controller and copied to other nodes."""
+    return Output(name, shared=True)
+
+
+def private(name: str) -> Output:
+    """An output that stays on the node that made it (the default)."""
+    return Output(name, shared=False)
+
+
+@dataclass(frozen=True, slots=True)
+class UdfInput:
+    """One parameter of a UDF: a table (``ArrayBundle``) or a literal of a mip type."""
+
+    name: str
+    type: str
+    is_table: bool
+    is_optional: bool
+
+
+@dataclass(frozen=True, slots=True)
+class UdfSpec:
+    """What a node needs to list and run a UDF, read from its signature and decorator."""
+
+    name: str
+    func: Callable[..., Any]
+    inputs: tuple[UdfInput, ...]
+    outputs: tuple[Output, ...]
+    doc: str
+
+    @property
+    def table_inputs(self) -> list[str]:
+        """Names of the parameters that take tables."""
+        return [i.name for i in self.inputs if i.is_table]
+
+    def signature_text(self) -> str:
+        """A one-line typed signature, for people reading ``ListUDFs``."""
+        params = ", ".join(f"{i.name}: {i.type}{'?' if i.is_optional else ''}" for i in self.inputs)
+        outs = ", ".join(f"{o.name}{' (shared)' if o.shared else ''}" for o in self.outputs)
+        return f"{self.name}({params}) -> {outs}"
+
+
+def udf(*, outputs: tuple[Output, ...] = (private("result"),)) -> Callable[[F], F]:
+    """Declare a function as a UDF.
+
+    The function returns one ``ArrayBundle`` when it declares one output and a tuple of
+    them, in declaration order, when it declares several. Outputs are private unless
+    declared with ``shared(name)``; the node enforces that, not the caller.
+    """
+    if not outputs:
+        raise TypeError("a UDF needs at least one output")
+    if len({o.name for o in outputs}) != len(outputs):
+        raise TypeError("UDF output names must be unique")
+
+    def wrap(func: F) -> F:
+        module = func.__module__.rsplit(".", 1)[-1].removesuffix("_udfs")
+        hints = typing.get_type_hints(func)
+        inputs = tuple(
+            _input_of(func.__qualname__, p, hints.get(p.name))
+            for p in inspect.signature(func).parameters.values()
+        )
+        doc = inspect.getdoc(func) or ""
+        func.__udf_spec__ = UdfSpec(  # type: ignore[attr-defined]
+            name=f"{module}.{func.__name__}", func=func, inputs=inputs, outputs=outputs, doc=doc
+        )
+        return func
+
+    return wrap
+
+
+def udf_spec(func: Callable[..., Any]) -> UdfSpec:
+    """The spec of a decorated UDF; a clear error for a plain function."""
+    spec = getattr(func, "__udf_spec__", None)
+    if not isinstance(spec, UdfSpec):
+        raise TypeError(f"{getattr(func, '__qualname__', func)!r} is not decorated with @udf")
+    return spec
+
+
+def _input_of(owner: str, param: inspect.Parameter, hint: Any) -> UdfInput:
+    if param.kind not in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY):
+        raise TypeError(f"{owner}: UDF parameters must be named, not *args or **kwargs")
+    if hint is None:
+        raise TypeError(f"{owner}: parameter {param.name!r} needs a type annotation")
+    is_optional = param.default is not inspect.Parameter.empty
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in args:
+        is_optional = True
+        hint = next(a for a in args if a is not type(None))
+    if hint is ArrayBundle:
+        return UdfInput(param.name, "table", is_table=True, is_optional=is_optional)
+    if hint not in _LITERAL_TYPES:
+        raise TypeError(f"{owner}: parameter {param.name!r} has unsupported type {hint!r}")
+    return UdfInput(param.name, _LITERAL_TYPES[hint], is_table=False, is_optional=is_optional)
