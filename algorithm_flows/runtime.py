@@ -117,6 +117,12 @@ class Runtime(ABC):
         The table is private: it can be fed to local UDFs, never read or copied.
         """
 
+    @property
+    def min_row_count(self) -> int:
+        """The privacy threshold: the fewest rows a node aggregates over, and the smallest
+        count a result may report (smaller counts are suppressed)."""
+        return 10
+
     @abstractmethod
     async def execute_udf_global(self, udf: Callable[..., Any], /, **args: Any) -> GlobalTable:
         """Run a one-output UDF on the global node; table arguments are ``GlobalTable``."""

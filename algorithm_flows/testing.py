@@ -97,6 +97,10 @@ class InMemoryRuntime(Runtime):
     def data(self) -> LocalTables:
         return self._data
 
+    @property
+    def min_row_count(self) -> int:
+        return self.min_rows
+
     async def execute_udf_global(self, udf: Callable[..., Any], /, **args: Any) -> GlobalTable:
         outputs = await self.execute_udf_global_outputs(udf, **args)
         return _single(udf, outputs)
