@@ -1,0 +1,147 @@
+"""Histograms of one variable, overall and within each level of grouping categoricals.
+
+A numeric variable takes two rounds: the pooled range first (so every node bins on
+the same edges), then per-node bin counts. A categorical one takes one round of
+per-level counts. The global node adds the counts and blanks those below the
+privacy threshold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from udf_library._bundle import ArrayBundle
+from udf_library._errors import UdfInputError
+from udf_library._udf import shared, udf
+
+__all__ = [
+    "global_histograms",
+    "global_range",
+    "local_categorical_counts",
+    "local_numeric_counts",
+    "local_range",
+]
+
+
+@udf(outputs=(shared("range"),))
+def local_range(data: ArrayBundle, column: str) -> ArrayBundle:
+    """The node's smallest and largest value of ``column`` and how many values it has."""
+    values = data[column].astype(np.float64)
+    values = values[~np.isnan(values)]
+    if len(values) == 0:
+        return ArrayBundle({"n": [0], "min": [np.inf], "max": [-np.inf]})
+    return ArrayBundle({"n": [len(values)], "min": [values.min()], "max": [values.max()]})
+
+
+@udf(outputs=(shared("range"),))
+def global_range(ranges: ArrayBundle) -> ArrayBundle:
+    """The pooled range of the variable, on which every node bins."""
+    if int(ranges["n"].sum()) == 0:
+        raise UdfInputError("the variable has no values to draw a histogram of")
+    return ArrayBundle({"min": [ranges["min"].min()], "max": [ranges["max"].max()]})
+
+
+@udf(outputs=(shared("counts"),))
+def local_numeric_counts(
+    data: ArrayBundle,
+    column: str,
+    bins: int,
+    low: float,
+    high: float,
+    group_levels: dict[str, Any],
+) -> ArrayBundle:
+    """Counts in ``bins`` equal bins over [low, high], overall and per group level (one row).
+
+    ``group_levels`` maps each grouping variable to its levels, in display order.
+    """
+    values = data[column].astype(np.float64)
+
+    def count(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
+        counts, _ = np.histogram(values[mask], bins=bins, range=(low, high))
+        return counts.astype(np.int64)
+
+    return _counts_row(data, count, group_levels)
+
+
+@udf(outputs=(shared("counts"),))
+def local_categorical_counts(
+    data: ArrayBundle, column: str, levels: list[str], group_levels: dict[str, Any]
+) -> ArrayBundle:
+    """Counts of each of ``levels`` of ``column``, overall and per group level (one row)."""
+    values = _as_text(data[column])
+
+    def count(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
+        chosen = values[mask]
+        return np.array([int(np.sum(chosen == level)) for level in levels], dtype=np.int64)
+
+    return _counts_row(data, count, group_levels)
+
+
+@udf(outputs=(shared("histograms"), shared("edges")))
+def global_histograms(
+    counts: ArrayBundle,
+    num_bins: int,
+    group_levels: dict[str, Any],
+    min_count: int,
+    low: float | None = None,
+    high: float | None = None,
+) -> tuple[ArrayBundle, ArrayBundle]:
+    """Pooled counts, one row per histogram; counts under ``min_count`` become NaN.
+
+    Rows: the overall histogram, then each grouping variable's levels in order. Columns
+    ``c_0`` ... hold the counts. ``edges`` holds the bin edges of a numeric variable
+    (the same ones ``numpy.histogram`` draws over [low, high]), none for a categorical.
+    """
+    names: list[str | None] = [None]
+    levels: list[str | None] = [None]
+    prefixes = ["all"]
+    for i, (variable, variable_levels) in enumerate(group_levels.items()):
+        for j, level in enumerate(variable_levels):
+            names.append(variable)
+            levels.append(str(level))
+            prefixes.append(f"g{i}_{j}")
+    table = np.array(
+        [[counts[f"{p}_{k}"].sum() for k in range(num_bins)] for p in prefixes], dtype=np.float64
+    )
+    table[table < min_count] = np.nan
+    histograms: dict[str, Any] = {
+        "grouping_var": np.array(names, dtype=object),
+        "grouping_enum": np.array(levels, dtype=object),
+    }
+    histograms |= {f"c_{k}": table[:, k] for k in range(num_bins)}
+    if low is None or high is None:
+        edges = np.empty(0)
+    else:
+        edges = np.histogram_bin_edges(np.empty(0), bins=num_bins, range=(low, high))
+    return ArrayBundle(histograms), ArrayBundle({"edge": edges})
+
+
+def _counts_row(
+    data: ArrayBundle,
+    count: Callable[[npt.NDArray[np.bool_]], npt.NDArray[np.int64]],
+    group_levels: dict[str, Any],
+) -> ArrayBundle:
+    """One row of counts: ``all_<k>`` overall and ``g<i>_<j>_<k>`` for level j of group i."""
+    everyone = np.ones(data.num_rows, dtype=bool)
+    columns: dict[str, list[int]] = {}
+    for k, value in enumerate(count(everyone)):
+        columns[f"all_{k}"] = [int(value)]
+    for i, (variable, variable_levels) in enumerate(group_levels.items()):
+        groups = _as_text(data[variable])
+        for j, level in enumerate(variable_levels):
+            for k, value in enumerate(count(groups == str(level))):
+                columns[f"g{i}_{j}_{k}"] = [int(value)]
+    return ArrayBundle(columns)
+
+
+def _as_text(column: npt.NDArray[Any]) -> npt.NDArray[np.object_]:
+    """Category values as text (ints as their digits), missing as None."""
+    if column.dtype == object:
+        return column.astype(object)
+    if column.dtype.kind == "f":
+        return np.array([None if v != v else str(int(v)) for v in column], dtype=object)
+    return np.array([str(v) for v in column], dtype=object)
