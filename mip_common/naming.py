@@ -1,0 +1,29 @@
+"""Table names that node and controller both make: ``x<experiment hash>_<random>_<hint>``."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+
+from mip_common.errors import InvalidRequestError
+
+__all__ = ["EXPERIMENT_ID_PATTERN", "check_experiment_id", "new_table_name"]
+
+EXPERIMENT_ID_PATTERN = re.compile(r"[A-Za-z0-9_\-]{1,64}")
+
+
+def check_experiment_id(experiment_id: str) -> str:
+    """``experiment_id`` if it is usable, else ``InvalidRequestError`` saying what is."""
+    if not EXPERIMENT_ID_PATTERN.fullmatch(experiment_id):
+        raise InvalidRequestError(
+            f"experiment_id {experiment_id[:80]!r} must match {EXPERIMENT_ID_PATTERN.pattern}"
+        )
+    return experiment_id
+
+
+def new_table_name(experiment_id: str, hint: str) -> str:
+    """A fresh table name that matches ``[a-z][a-z0-9_]{0,62}`` and hides the experiment id."""
+    key = hashlib.sha1(check_experiment_id(experiment_id).encode()).hexdigest()[:10]
+    clean = re.sub(r"[^a-z0-9_]", "_", hint.lower())[:40] or "t"
+    return f"x{key}_{secrets.token_hex(4)}_{clean}"

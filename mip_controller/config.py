@@ -1,0 +1,84 @@
+"""The controller's configuration: one frozen dataclass, from TOML plus MIP_CONTROLLER_* variables."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mip_common.settings import ConfigError, build_config
+
+__all__ = ["ControllerConfig", "NodeAddress", "load_controller_config", "parse_node"]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeAddress:
+    """A node the controller calls: its id and host:port."""
+
+    node_id: str
+    address: str
+
+
+def parse_node(text: str) -> NodeAddress:
+    """``id@host:port`` as a NodeAddress."""
+    node_id, sep, address = text.partition("@")
+    if not sep or not node_id or ":" not in address:
+        raise ConfigError(f"node {text!r} must be written id@host:port")
+    return NodeAddress(node_id.strip(), address.strip())
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerConfig:
+    """Every controller setting, with its default. See the README's configuration table."""
+
+    global_node: str
+    """The global node, as id@host:port."""
+    local_nodes: tuple[str, ...] = ()
+    """The local nodes, each as id@host:port."""
+    listen_address: str = "127.0.0.1:0"
+    """host:port to serve ControllerService on; port 0 picks a free port."""
+    experiment_timeout_s: float = 300.0
+    """Default time budget of an experiment; every node call's deadline comes from it."""
+    node_concurrency: int = 8
+    """Calls in flight to one node at once; more wait in that node's queue."""
+    chunk_bytes: int = 1 << 20
+    """Size of the Arrow IPC chunks when the controller asks nodes for table data."""
+    health_interval_s: float = 5.0
+    """How often every node's heartbeat is polled."""
+    catalogue_ttl_s: float = 5.0
+    """How long the federation catalogue read from the nodes is reused."""
+    log_json: bool = False
+    """Log one JSON object per line instead of text."""
+    log_level: str = "INFO"
+    """Python logging level."""
+    port_file: str = ""
+    """If set, the bound port is written there once the controller serves."""
+
+    def __post_init__(self) -> None:
+        nodes = [self.global_node_address, *self.local_node_addresses]
+        ids = [n.node_id for n in nodes]
+        if len(set(ids)) != len(ids):
+            raise ConfigError(f"node ids must be unique, got {ids}")
+
+    @property
+    def global_node_address(self) -> NodeAddress:
+        """The global node."""
+        return parse_node(self.global_node)
+
+    @property
+    def local_node_addresses(self) -> list[NodeAddress]:
+        """The local nodes, in configuration order."""
+        return [parse_node(n) for n in self.local_nodes]
+
+
+def load_controller_config(
+    path: Path | None, env: Mapping[str, str] = os.environ
+) -> ControllerConfig:
+    """Read ``[controller]`` from ``path`` and apply ``MIP_CONTROLLER_<SETTING>`` overrides."""
+    raw: dict[str, Any] = dict(tomllib.loads(path.read_text())["controller"]) if path else {}
+    prefix = "MIP_CONTROLLER_"
+    raw |= {k.removeprefix(prefix).lower(): v for k, v in env.items() if k.startswith(prefix)}
+    return build_config(ControllerConfig, raw)

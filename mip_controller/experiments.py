@@ -1,0 +1,307 @@
+"""Runs an experiment: checks every step first, then runs the steps in order and cleans up."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from google.protobuf import json_format, struct_pb2
+
+from algorithm_flows import (
+    AlgorithmError,
+    AlgorithmFlow,
+    InputData,
+    InvalidInputDataError,
+    InvalidParametersError,
+    LocalTables,
+    Variable,
+    parse_params,
+    validate_variables,
+)
+from mip_common._proto import common_pb2, controller_service_pb2
+from mip_common.errors import (
+    DataRejectedError,
+    FailedPreconditionError,
+    InvalidRequestError,
+    MipError,
+    TooFewRowsError,
+)
+from mip_common.logs import EXPERIMENT_ID
+from mip_common.naming import check_experiment_id
+from mip_controller.catalogue import Catalogue, CatalogueCache, inputdata_from_proto
+from mip_controller.node_client import NodeClient
+from mip_controller.runtime import NodeRuntime, ProgressEvent, gather_first_error
+
+__all__ = ["ExperimentRunner"]
+
+log = logging.getLogger(__name__)
+
+Emit = Callable[[controller_service_pb2.RunExperimentResponse], None]
+
+_CLEANUP_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class _PlannedStep:
+    name: str
+    flow: type[AlgorithmFlow[Any]]
+    params: Any
+    inputdata: InputData
+    variables: dict[str, Variable]
+    input_from: str
+
+
+class ExperimentRunner:
+    """Validates and runs experiments over the configured nodes."""
+
+    def __init__(
+        self,
+        *,
+        global_node: NodeClient,
+        local_nodes: Mapping[str, NodeClient],
+        catalogue: CatalogueCache,
+        flows: Mapping[str, type[AlgorithmFlow[Any]]],
+        default_timeout_s: float,
+    ) -> None:
+        self._global = global_node
+        self._locals = dict(local_nodes)
+        self._catalogue = catalogue
+        self._flows = dict(flows)
+        self._default_timeout_s = default_timeout_s
+
+    async def run(self, request: controller_service_pb2.RunExperimentRequest, emit: Emit) -> None:
+        """Run ``request``, emitting progress events and, last, the result."""
+        experiment_id = check_experiment_id(request.experiment_id or uuid.uuid4().hex)
+        EXPERIMENT_ID.set(experiment_id)
+        timeout_s = request.timeout_seconds or self._default_timeout_s
+        if not 0 < timeout_s <= 7 * 24 * 3600:
+            raise InvalidRequestError("timeout_seconds must be between 0 and one week")
+        deadline = time.monotonic() + timeout_s
+        started = time.monotonic()
+        log.info("experiment started", extra={"fields": {"steps": len(request.steps)}})
+        try:
+            plan = await self._plan(request)
+            results = []
+            exposed: dict[str, dict[str, LocalTables]] = {}
+            for index, step in enumerate(plan):
+                emit(_event(experiment_id, step_started=controller_service_pb2.StepStarted(
+                    step=step.name, algorithm=step.flow.name, index=index, step_count=len(plan))))
+                result, outputs = await self._run_step(
+                    experiment_id, deadline, step, request.node_failure_policy, exposed, emit
+                )
+                exposed[step.name] = outputs
+                results.append(result)
+            emit(_event(experiment_id, result=controller_service_pb2.ExperimentResult(steps=results)))
+            log.info("experiment finished", extra={"fields": {"s": round(time.monotonic() - started, 4)}})
+        finally:
+            await self._clean_up(experiment_id)
+
+    async def _plan(self, request: controller_service_pb2.RunExperimentRequest) -> list[_PlannedStep]:
+        if not request.steps:
+            raise InvalidRequestError("an experiment needs at least one step")
+        catalogue = await self._catalogue.get()
+        inputs = [inputdata_from_proto(s.inputdata) for s in request.steps]
+        if any(self._unknown_datasets(catalogue, i) for i in inputs):
+            catalogue = await self._catalogue.get(is_fresh_needed=True)
+        problems: list[str] = []
+        plan: list[_PlannedStep] = []
+        names: set[str] = set()
+        for index, (step, inputdata) in enumerate(zip(request.steps, inputs, strict=True)):
+            name = step.name or f"step{index}"
+            prefix = f"step {name!r}: "
+            if name in names:
+                problems.append(prefix + "step names must be unique")
+            flow = self._flows.get(step.algorithm)
+            if flow is None:
+                problems.append(prefix + f"unknown algorithm {step.algorithm!r}; available: {sorted(self._flows)}")
+                names.add(name)
+                continue
+            variables: dict[str, Variable] = {}
+            if step.input_from:
+                source = step.input_from.split(".", 1)[0]
+                if source not in names:
+                    problems.append(prefix + f"input_from {step.input_from!r} must name an earlier step")
+                variables = {c: Variable(c, "real", False) for c in [*inputdata.y, *inputdata.x]}
+            else:
+                found = catalogue.problems(inputdata)
+                problems.extend(prefix + p for p in found)
+                if not found:
+                    variables = catalogue.variables_of(inputdata.data_model)
+            params = None
+            try:
+                params = parse_params(flow.params_type, json_format.MessageToDict(step.parameters))
+                if variables:
+                    validate_variables(flow, inputdata, variables)
+            except (InvalidParametersError, InvalidInputDataError) as exc:
+                problems.extend(prefix + p for p in exc.problems)
+            names.add(name)
+            plan.append(_PlannedStep(name, flow, params, inputdata, variables, step.input_from))
+        if problems:
+            raise InvalidRequestError("; ".join(problems), metadata={"problems": str(len(problems))})
+        return plan
+
+    @staticmethod
+    def _unknown_datasets(catalogue: Catalogue, inputdata: InputData) -> bool:
+        return any(
+            (inputdata.data_model, d) not in catalogue.dataset_nodes for d in inputdata.datasets
+        )
+
+    async def _run_step(
+        self,
+        experiment_id: str,
+        deadline: float,
+        step: _PlannedStep,
+        policy: controller_service_pb2.NodeFailurePolicy,
+        exposed: Mapping[str, Mapping[str, LocalTables]],
+        emit: Emit,
+    ) -> tuple[controller_service_pb2.StepResult, dict[str, LocalTables]]:
+        started = time.monotonic()
+        result = controller_service_pb2.StepResult(step=step.name, algorithm=step.flow.name)
+        if step.input_from:
+            source, _, output = step.input_from.partition(".")
+            if output not in exposed.get(source, {}):
+                raise InvalidRequestError(
+                    f"step {step.name!r}: step {source!r} exposed no output {output!r}; "
+                    f"it exposed {sorted(exposed.get(source, {}))}"
+                )
+            data = exposed[source][output]
+            for node_id in data.node_ids:
+                result.participants.add(node_id=node_id)
+        else:
+            data = await self._select_data(experiment_id, deadline, step, policy, result)
+
+        def progress(event: ProgressEvent) -> None:
+            emit(_event(experiment_id, step_progress=controller_service_pb2.StepProgress(
+                step=step.name, message=event.message, iteration=event.iteration,
+                total_iterations=event.total, nodes_done=event.nodes_done)))
+
+        runtime = NodeRuntime(
+            experiment_id=experiment_id,
+            deadline=deadline,
+            global_node=self._global,
+            local_nodes=self._locals,
+            data=data,
+            inputdata=step.inputdata,
+            variables={c: step.variables[c] for c in [*step.inputdata.y, *step.inputdata.x] if c in step.variables},
+            on_progress=progress,
+        )
+        try:
+            values = await step.flow().run(runtime, step.params)
+        except AlgorithmError as exc:
+            raise DataRejectedError(f"step {step.name!r} ({step.flow.name}): {exc}") from exc
+        result.result.CopyFrom(to_struct(values))
+        finished = controller_service_pb2.StepFinished(step=step.name)
+        finished.duration.FromNanoseconds(int((time.monotonic() - started) * 1e9))
+        for node_id, seconds in runtime.timings.per_node_s.items():
+            finished.node_durations[node_id].FromNanoseconds(int(seconds * 1e9))
+        emit(_event(experiment_id, step_finished=finished))
+        return result, runtime.exposed
+
+    async def _select_data(
+        self,
+        experiment_id: str,
+        deadline: float,
+        step: _PlannedStep,
+        policy: controller_service_pb2.NodeFailurePolicy,
+        result: controller_service_pb2.StepResult,
+    ) -> LocalTables:
+        catalogue = await self._catalogue.get()
+        holding = catalogue.nodes_holding(step.inputdata)
+        proto = _inputdata_proto(step.inputdata)
+
+        async def view(node_id: str) -> Any:
+            try:
+                return await self._locals[node_id].create_data_view(
+                    deadline, experiment_id, proto, keep_missing=not step.flow.drop_missing
+                )
+            except MipError as exc:
+                return exc
+
+        node_ids = sorted(n for n in holding if n in self._locals)
+        answers = await gather_first_error(view(n) for n in node_ids)
+        parts: dict[str, str] = {}
+        columns = ()
+        for node_id, answer in zip(node_ids, answers, strict=True):
+            if isinstance(answer, TooFewRowsError):
+                result.exclusions.add(node_id=node_id, reason=answer.message, reason_code=answer.reason)
+            elif isinstance(answer, MipError):
+                if not policy.is_skip_failed_nodes or isinstance(answer, InvalidRequestError):
+                    raise answer
+                result.exclusions.add(node_id=node_id, reason=answer.message, reason_code=answer.reason)
+            else:
+                parts[node_id] = answer.table.name
+                result.participants.add(
+                    node_id=node_id,
+                    dataset_row_counts=dict(answer.dataset_row_counts),
+                    row_count=answer.table.row_count,
+                )
+        if not parts:
+            reasons = "; ".join(f"{e.node_id}: {e.reason}" for e in result.exclusions)
+            raise TooFewRowsError(
+                f"step {step.name!r}: no local node can take part ({reasons or 'none holds the datasets'})"
+            )
+        if len(parts) < max(1, policy.min_local_nodes):
+            raise FailedPreconditionError(
+                f"step {step.name!r}: {len(parts)} local node(s) can take part, fewer than the "
+                f"requested minimum of {policy.min_local_nodes}"
+            )
+        return LocalTables(parts, columns)
+
+    async def _clean_up(self, experiment_id: str) -> None:
+        deadline = time.monotonic() + _CLEANUP_TIMEOUT_S
+
+        async def clean(node: NodeClient) -> None:
+            try:
+                await node.delete_experiment_tables(deadline, experiment_id)
+            except MipError as exc:
+                log.warning("cleanup failed", extra={"fields": {"node": node.node_id, "error": exc.message}})
+
+        await asyncio.gather(*(clean(n) for n in [self._global, *self._locals.values()]))
+
+
+def _inputdata_proto(inputdata: InputData) -> common_pb2.InputData:
+    message = common_pb2.InputData(
+        data_model=inputdata.data_model,
+        datasets=inputdata.datasets,
+        y=inputdata.y,
+        x=inputdata.x,
+    )
+    if inputdata.filters:
+        json_format.ParseDict(dict(inputdata.filters), message.filters)
+    return message
+
+
+def to_struct(values: Mapping[str, Any]) -> struct_pb2.Struct:
+    """A flow result as a Struct: numpy values made plain, infinities as "Infinity", NaN as null."""
+    struct = struct_pb2.Struct()
+    struct.update(_plain(dict(values)))
+    return struct
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "tolist"):
+        return _plain(value.tolist())
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if math.isinf(value):
+            return "Infinity" if value > 0 else "-Infinity"
+    return value
+
+
+def _event(experiment_id: str, **event: Any) -> controller_service_pb2.RunExperimentResponse:
+    response = controller_service_pb2.RunExperimentResponse(experiment_id=experiment_id, **event)
+    response.time.GetCurrentTime()
+    return response
+
+

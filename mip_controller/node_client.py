@@ -1,0 +1,207 @@
+"""One node as the controller sees it: a stub, a task queue, deadlines and typed errors."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf import json_format, struct_pb2
+
+from mip_common._proto import common_pb2, node_service_pb2, node_service_pb2_grpc
+from mip_common.channels import open_channel
+from mip_common.errors import DeadlineError, NodeUnavailableError
+from mip_common.interceptors import experiment_metadata
+from mip_common.status import error_from_rpc
+
+__all__ = ["NodeClient", "read_stream_header"]
+
+T = TypeVar("T")
+
+_RETRY_DELAYS_S = (0.05, 0.2, 0.5)
+
+
+class NodeClient:
+    """Calls one node: at most ``concurrency`` calls in flight, each with a deadline.
+
+    Calls that are safe to repeat (reads, deletes, and mutations carrying a request id)
+    are retried with backoff on UNAVAILABLE while the deadline allows.
+    """
+
+    def __init__(self, node_id: str, address: str, *, concurrency: int, chunk_bytes: int) -> None:
+        self.node_id = node_id
+        self.address = address
+        self._channel = open_channel(address)
+        self._stub = node_service_pb2_grpc.NodeServiceStub(self._channel)
+        self._queue = asyncio.Semaphore(concurrency)
+        self._chunk_bytes = chunk_bytes
+        self.latencies_s: deque[float] = deque(maxlen=200)
+
+    async def close(self) -> None:
+        """Close the channel."""
+        await self._channel.close()
+
+    async def _call(
+        self, name: str, deadline: float, call: Callable[[float], Awaitable[T]], *, is_retryable: bool = True
+    ) -> T:
+        attempt = 0
+        while True:
+            timeout = deadline - time.monotonic()
+            if timeout <= 0:
+                raise DeadlineError(f"{self.node_id}: {name}: the experiment's time budget ran out")
+            started = time.monotonic()
+            try:
+                async with self._queue:
+                    result = await call(deadline - time.monotonic())
+                self.latencies_s.append(time.monotonic() - started)
+                return result
+            except grpc.RpcError as err:
+                code = err.code()  # type: ignore[attr-defined]
+                if (
+                    is_retryable
+                    and code is grpc.StatusCode.UNAVAILABLE
+                    and attempt < len(_RETRY_DELAYS_S)
+                    and time.monotonic() + _RETRY_DELAYS_S[attempt] < deadline
+                ):
+                    await asyncio.sleep(_RETRY_DELAYS_S[attempt])
+                    attempt += 1
+                    continue
+                raise error_from_rpc(err, context=f"node {self.node_id} ({name})") from None
+
+    async def execute_udf(
+        self,
+        deadline: float,
+        experiment_id: str,
+        udf_name: str,
+        tables: dict[str, str],
+        literals: dict[str, Any],
+    ) -> node_service_pb2.ExecuteUDFResponse:
+        """Run a UDF; retried safely through its request id."""
+        arguments = struct_pb2.Struct()
+        json_format.ParseDict(literals, arguments)
+        request = node_service_pb2.ExecuteUDFRequest(
+            request_id=str(uuid.uuid4()),
+            experiment_id=experiment_id,
+            udf_name=udf_name,
+            table_arguments=tables,
+            literal_arguments=arguments,
+        )
+        return await self._call(
+            "ExecuteUDF",
+            deadline,
+            lambda t: self._stub.ExecuteUDF(request, timeout=t, metadata=experiment_metadata()),
+        )
+
+    async def create_data_view(
+        self, deadline: float, experiment_id: str, inputdata: common_pb2.InputData, keep_missing: bool
+    ) -> node_service_pb2.CreateDataViewResponse:
+        """Build the step's private input table on this node."""
+        request = node_service_pb2.CreateDataViewRequest(
+            request_id=str(uuid.uuid4()),
+            experiment_id=experiment_id,
+            inputdata=inputdata,
+            keep_missing=keep_missing,
+        )
+        return await self._call(
+            "CreateDataView",
+            deadline,
+            lambda t: self._stub.CreateDataView(request, timeout=t, metadata=experiment_metadata()),
+        )
+
+    def stream_table(self, deadline: float, table_name: str) -> grpc.aio.UnaryStreamCall[Any, Any]:
+        """Start streaming a table: a header message, then Arrow record batches."""
+        return self._stub.GetTableData(
+            node_service_pb2.GetTableDataRequest(table_name=table_name, chunk_bytes=self._chunk_bytes),
+            timeout=max(0.001, deadline - time.monotonic()),
+            metadata=experiment_metadata(),
+        )
+
+    async def create_table(
+        self,
+        deadline: float,
+        experiment_id: str,
+        table_name: str,
+        arrow_schema: bytes,
+        batches: AsyncIterator[bytes],
+    ) -> node_service_pb2.CreateTableResponse:
+        """Create a table from a stream of record batches (not retried: the stream is consumed)."""
+
+        async def requests() -> AsyncIterator[node_service_pb2.CreateTableRequest]:
+            yield node_service_pb2.CreateTableRequest(
+                header=node_service_pb2.CreateTableHeader(
+                    table_name=table_name,
+                    arrow_schema=arrow_schema,
+                    experiment_id=experiment_id,
+                    request_id=str(uuid.uuid4()),
+                )
+            )
+            async for batch in batches:
+                yield node_service_pb2.CreateTableRequest(arrow_batch=batch)
+
+        return await self._call(
+            "CreateTable",
+            deadline,
+            lambda t: self._stub.CreateTable(requests(), timeout=t, metadata=experiment_metadata()),
+            is_retryable=False,
+        )
+
+    async def delete_experiment_tables(self, deadline: float, experiment_id: str) -> int:
+        """Delete every table of an experiment on this node; returns how many."""
+        response = await self._call(
+            "DeleteTable",
+            deadline,
+            lambda t: self._stub.DeleteTable(
+                node_service_pb2.DeleteTableRequest(experiment_id=experiment_id), timeout=t
+            ),
+        )
+        return int(response.deleted_count)
+
+    async def heartbeat(self, deadline: float) -> node_service_pb2.HeartbeatResponse:
+        """The node's state."""
+        return await self._call(
+            "Heartbeat", deadline, lambda t: self._stub.Heartbeat(node_service_pb2.HeartbeatRequest(), timeout=t)
+        )
+
+    async def data_catalogue(self, deadline: float) -> node_service_pb2.GetDataCatalogueResponse:
+        """The node's data models and datasets."""
+        return await self._call(
+            "GetDataCatalogue",
+            deadline,
+            lambda t: self._stub.GetDataCatalogue(node_service_pb2.GetDataCatalogueRequest(), timeout=t),
+        )
+
+    async def list_udfs(self, deadline: float) -> node_service_pb2.ListUDFsResponse:
+        """The node's UDFs."""
+        return await self._call(
+            "ListUDFs", deadline, lambda t: self._stub.ListUDFs(node_service_pb2.ListUDFsRequest(), timeout=t)
+        )
+
+
+async def read_stream_header(
+    node: NodeClient, call: grpc.aio.UnaryStreamCall[Any, Any]
+) -> tuple[node_service_pb2.TableHeader, AsyncIterator[bytes]]:
+    """The header of a GetTableData stream, and an iterator over its record batches."""
+    try:
+        first = await call.read()
+    except grpc.RpcError as err:
+        raise error_from_rpc(err, context=f"node {node.node_id} (GetTableData)") from None
+    if first is grpc.aio.EOF or first.WhichOneof("payload") != "header":
+        raise NodeUnavailableError(f"node {node.node_id}: GetTableData sent no header")
+
+    async def batches() -> AsyncIterator[bytes]:
+        try:
+            while True:
+                message = await call.read()
+                if message is grpc.aio.EOF:
+                    return
+                yield message.arrow_batch
+        except grpc.RpcError as err:
+            raise error_from_rpc(err, context=f"node {node.node_id} (GetTableData)") from None
+
+    return first.header, batches()
+
+

@@ -1,0 +1,268 @@
+"""The runtime interface over real nodes: UDF calls fan out, tables stream node -> controller -> node."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from algorithm_flows import Column, GlobalTable, InputData, LocalTables, Runtime, Variable
+from mip_common._proto import common_pb2
+from mip_common.arrow_chunks import arrow_to_bundle, decode_batch, decode_schema, type_name
+from mip_common.errors import InvalidRequestError, NodeUnavailableError
+from mip_common.naming import new_table_name
+from mip_controller.node_client import NodeClient, read_stream_header
+from udf_library import ArrayBundle, udf_spec
+
+__all__ = ["NodeRuntime", "ProgressEvent", "StepTimings", "gather_first_error"]
+
+_FORWARD_BUFFER = 4
+
+
+@dataclass
+class StepTimings:
+    """Time spent in calls to each node during a step."""
+
+    per_node_s: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+    def add(self, node_id: str, seconds: float) -> None:
+        """Count ``seconds`` against ``node_id``."""
+        self.per_node_s[node_id] += seconds
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressEvent:
+    """A flow's progress report, on its way to the RunExperiment stream."""
+
+    message: str
+    iteration: int
+    total: int
+    nodes_done: int
+
+
+class NodeRuntime(Runtime):
+    """Runs one step of one experiment on the global node and the participating locals."""
+
+    def __init__(
+        self,
+        *,
+        experiment_id: str,
+        deadline: float,
+        global_node: NodeClient,
+        local_nodes: Mapping[str, NodeClient],
+        data: LocalTables,
+        inputdata: InputData,
+        variables: Mapping[str, Variable],
+        on_progress: Callable[[ProgressEvent], None],
+    ) -> None:
+        self._experiment_id = experiment_id
+        self._deadline = deadline
+        self._global = global_node
+        self._locals = dict(local_nodes)
+        self._data = data
+        self._inputdata = inputdata
+        self._variables = dict(variables)
+        self._on_progress = on_progress
+        self.timings = StepTimings()
+        self.exposed: dict[str, LocalTables] = {}
+
+    @property
+    def inputdata(self) -> InputData:
+        return self._inputdata
+
+    @property
+    def variables(self) -> Mapping[str, Variable]:
+        return self._variables
+
+    @property
+    def data(self) -> LocalTables:
+        return self._data
+
+    async def execute_udf_global(self, udf: Callable[..., Any], /, **args: Any) -> GlobalTable:
+        return _single(udf, await self.execute_udf_global_outputs(udf, **args))
+
+    async def execute_udf_global_outputs(
+        self, udf: Callable[..., Any], /, **args: Any
+    ) -> dict[str, GlobalTable]:
+        tables, literals = _split_arguments(args, GlobalTable, LocalTables, "global")
+        response = await self._timed(
+            self._global,
+            self._global.execute_udf(
+                self._deadline, self._experiment_id, udf_spec(udf).name,
+                {k: v.name for k, v in tables.items()}, literals,
+            ),
+        )
+        return {o.output_name: GlobalTable(o.table.name, _columns(o.table)) for o in response.outputs}
+
+    async def execute_udf_locals(self, udf: Callable[..., Any], /, **args: Any) -> LocalTables:
+        return _single(udf, await self.execute_udf_locals_outputs(udf, **args))
+
+    async def execute_udf_locals_outputs(
+        self, udf: Callable[..., Any], /, **args: Any
+    ) -> dict[str, LocalTables]:
+        tables, literals = _split_arguments(args, LocalTables, GlobalTable, "local")
+        name = udf_spec(udf).name
+        node_ids = self._data.node_ids
+
+        async def on(node_id: str) -> Any:
+            node = self._locals[node_id]
+            arguments = {k: _part(v, node_id) for k, v in tables.items()}
+            return await self._timed(
+                node, node.execute_udf(self._deadline, self._experiment_id, name, arguments, literals)
+            )
+
+        responses = await gather_first_error(on(n) for n in node_ids)
+        outputs: dict[str, LocalTables] = {}
+        for index, output in enumerate(responses[0].outputs):
+            parts = {n: r.outputs[index].table.name for n, r in zip(node_ids, responses, strict=True)}
+            outputs[output.output_name] = LocalTables(parts, _columns(output.table))
+        return outputs
+
+    async def create_remote_global_to_locals(self, table: GlobalTable) -> LocalTables:
+        node_ids = self._data.node_ids
+        target = new_table_name(self._experiment_id, "shared")
+        started = time.monotonic()
+        call = self._global.stream_table(self._deadline, table.name)
+        header, batches = await read_stream_header(self._global, call)
+        queues: list[asyncio.Queue[bytes | None]] = [asyncio.Queue(_FORWARD_BUFFER) for _ in node_ids]
+
+        async def pump() -> None:
+            async for batch in batches:
+                for q in queues:
+                    await q.put(batch)
+            for q in queues:
+                await q.put(None)
+
+        async def drain(q: asyncio.Queue[bytes | None]) -> AsyncIterator[bytes]:
+            while (item := await q.get()) is not None:
+                yield item
+
+        async def create(node_id: str, q: asyncio.Queue[bytes | None]) -> Any:
+            node = self._locals[node_id]
+            return await self._timed(
+                node,
+                node.create_table(self._deadline, self._experiment_id, target, header.arrow_schema, drain(q)),
+            )
+
+        await gather_first_error([pump(), *(create(n, q) for n, q in zip(node_ids, queues, strict=True))])
+        self.timings.add(self._global.node_id, time.monotonic() - started)
+        return LocalTables({n: target for n in node_ids}, table.columns)
+
+    async def create_remote_and_merge_global(self, tables: LocalTables) -> GlobalTable:
+        node_ids = tables.node_ids
+        target = new_table_name(self._experiment_id, "merged")
+        started = time.monotonic()
+        streams = [
+            (n, self._locals[n].stream_table(self._deadline, tables.tables[n])) for n in node_ids
+        ]
+        heads = await gather_first_error(read_stream_header(self._locals[n], call) for n, call in streams)
+        schemas = [decode_schema(header.arrow_schema) for header, _ in heads]
+        for node_id, schema in zip(node_ids[1:], schemas[1:], strict=True):
+            if not schema.equals(schemas[0]):
+                raise InvalidRequestError(
+                    f"cannot merge: the table on {node_id} has columns {schema.names} of other "
+                    f"types than on {node_ids[0]} ({schemas[0].names})"
+                )
+
+        async def in_node_order() -> AsyncIterator[bytes]:
+            for _, batches in heads:
+                async for batch in batches:
+                    yield batch
+
+        response = await self._global.create_table(
+            self._deadline, self._experiment_id, target, heads[0][0].arrow_schema, in_node_order()
+        )
+        elapsed = time.monotonic() - started
+        for node_id in node_ids:
+            self.timings.add(node_id, elapsed)
+        return GlobalTable(response.table.name, _columns(response.table))
+
+    async def read_global(self, table: GlobalTable) -> ArrayBundle:
+        started = time.monotonic()
+        call = self._global.stream_table(self._deadline, table.name)
+        header, batches = await read_stream_header(self._global, call)
+        schema = decode_schema(header.arrow_schema)
+        collected = [decode_batch(schema, b) async for b in batches]
+        self.timings.add(self._global.node_id, time.monotonic() - started)
+        return arrow_to_bundle(pa.Table.from_batches(collected, schema))
+
+    def report_progress(
+        self, message: str, *, iteration: int | None = None, total: int | None = None
+    ) -> None:
+        self._on_progress(ProgressEvent(message, iteration or 0, total or 0, len(self._data.tables)))
+
+    def expose(self, name: str, tables: LocalTables) -> None:
+        self.exposed[name] = tables
+
+    async def _timed(self, node: NodeClient, call: Any) -> Any:
+        started = time.monotonic()
+        try:
+            return await call
+        finally:
+            self.timings.add(node.node_id, time.monotonic() - started)
+
+
+def _columns(info: common_pb2.TableInfo) -> tuple[Column, ...]:
+    return tuple(Column(c.name, type_name(c.type)) for c in info.columns)
+
+
+def _part(tables: LocalTables, node_id: str) -> str:
+    try:
+        return tables.tables[node_id]
+    except KeyError:
+        raise NodeUnavailableError(f"no table part on node {node_id}") from None
+
+
+def _split_arguments(
+    args: Mapping[str, Any], table_type: type, foreign: type, where: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    tables, literals = {}, {}
+    for key, value in args.items():
+        if isinstance(value, table_type):
+            tables[key] = value
+        elif isinstance(value, foreign):
+            raise TypeError(
+                f"argument {key!r} is a {foreign.__name__}; a UDF on the {where} node needs "
+                f"a {table_type.__name__} (share or merge it first)"
+            )
+        else:
+            literals[key] = _plain(value)
+    return tables, literals
+
+
+def _single(udf: Callable[..., Any], outputs: dict[str, Any]) -> Any:
+    if len(outputs) != 1:
+        raise TypeError(f"{udf_spec(udf).name} has {len(outputs)} outputs; use the *_outputs call")
+    return next(iter(outputs.values()))
+
+
+async def gather_first_error(calls: Any) -> list[Any]:
+    """Run calls at once; the first failure cancels the rest and is raised as itself."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(c) for c in calls]
+    except ExceptionGroup as group_error:
+        raise _first_leaf(group_error) from None
+    return [t.result() for t in tasks]
+
+
+def _first_leaf(error: BaseException) -> BaseException:
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    return error
+
+
+def _plain(value: Any) -> Any:
+    """Literal arguments as plain JSON values (numpy scalars and arrays included)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return value

@@ -1,0 +1,76 @@
+"""Starts the controller: node clients, catalogue, health polling, and ControllerService."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+from grpc_health.v1 import health_pb2
+
+from algorithm_flows import discover_flows
+from mip_common._proto import controller_service_pb2, controller_service_pb2_grpc
+from mip_common.channels import start_server
+from mip_controller.catalogue import CatalogueCache
+from mip_controller.config import ControllerConfig
+from mip_controller.experiments import ExperimentRunner
+from mip_controller.health import HealthMonitor
+from mip_controller.node_client import NodeClient
+from mip_controller.servicer import ControllerServicer
+
+__all__ = ["serve"]
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = controller_service_pb2.DESCRIPTOR.services_by_name["ControllerService"].full_name
+
+
+async def serve(config: ControllerConfig, *, stop: asyncio.Event | None = None) -> None:
+    """Serve until SIGINT/SIGTERM (or ``stop``)."""
+    clients = {
+        n.node_id: NodeClient(n.node_id, n.address, concurrency=config.node_concurrency, chunk_bytes=config.chunk_bytes)
+        for n in [config.global_node_address, *config.local_node_addresses]
+    }
+    global_node = clients[config.global_node_address.node_id]
+    local_nodes = {n.node_id: clients[n.node_id] for n in config.local_node_addresses}
+    flows = discover_flows()
+    catalogue = CatalogueCache(list(local_nodes.values()), config.catalogue_ttl_s)
+    runner = ExperimentRunner(
+        global_node=global_node,
+        local_nodes=local_nodes,
+        catalogue=catalogue,
+        flows=flows,
+        default_timeout_s=config.experiment_timeout_s,
+    )
+    serving_ref: list[object] = []
+
+    def follow_health(is_serving: bool) -> None:
+        if serving_ref:
+            status = health_pb2.HealthCheckResponse.SERVING if is_serving else health_pb2.HealthCheckResponse.NOT_SERVING
+            asyncio.ensure_future(serving_ref[0].health.set(SERVICE_NAME, status))  # type: ignore[attr-defined]
+
+    monitor = HealthMonitor(global_node, list(local_nodes.values()), config.health_interval_s, follow_health)
+    servicer = ControllerServicer(runner, catalogue, flows, monitor)
+    serving = await start_server(
+        config.listen_address,
+        [(servicer, controller_service_pb2_grpc.add_ControllerServiceServicer_to_server, SERVICE_NAME)],
+    )
+    serving_ref.append(serving)
+    monitor.start()
+    host = config.listen_address.rsplit(":", 1)[0]
+    if config.port_file:
+        Path(config.port_file).write_text(str(serving.port))
+    log.info("controller serving", extra={"fields": {"address": f"{host}:{serving.port}", "nodes": len(clients), "algorithms": len(flows)}})
+    print(f"MIP_CONTROLLER_READY {host}:{serving.port}", flush=True)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await monitor.stop()
+        await serving.stop(5.0)
+        for client in clients.values():
+            await client.close()

@@ -1,0 +1,68 @@
+"""The node's configuration: one frozen dataclass, from a TOML file plus MIP_NODE_* variables."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mip_common.settings import ConfigError, build_config
+
+__all__ = ["NodeConfig", "load_node_config"]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    """Every node setting, with its default. See the README's configuration table."""
+
+    node_id: str
+    """Unique id of the node in the federation, for example "hospital-a"."""
+    role: str = "local"
+    """"global" (aggregates, no primary data) or "local" (next to the data)."""
+    listen_address: str = "127.0.0.1:0"
+    """host:port to serve on; port 0 picks a free port (printed at start)."""
+    data_dir: Path = Path("node-data")
+    """Directory of the node's database file and audit log."""
+    db_backend: str = "duckdb"
+    """"duckdb" (one file in data_dir) or "monetdb"."""
+    data_folders: tuple[str, ...] = ()
+    """MIP data-model folders to load at start (already-loaded datasets are skipped)."""
+    exclude_globs: tuple[str, ...] = ("*-test.csv",)
+    """CSV file names to leave out when loading folders."""
+    min_rows: int = 10
+    """Fewest rows a local node computes on; fewer is refused (privacy threshold)."""
+    max_shareable_rows: int = 100_000
+    """Most rows a shareable output computed from private data may have."""
+    udf_workers: int = 2
+    """UDFs and database calls run at once; more wait in a queue."""
+    chunk_bytes: int = 1 << 20
+    """Size of the Arrow IPC chunks tables are streamed in."""
+    log_json: bool = False
+    """Log one JSON object per line instead of text."""
+    log_level: str = "INFO"
+    """Python logging level."""
+    port_file: str = ""
+    """If set, the bound port is written there once the node serves (used by launchers)."""
+
+    def __post_init__(self) -> None:
+        if self.role not in ("global", "local"):
+            raise ConfigError(f"role must be 'global' or 'local', got {self.role!r}")
+        if self.db_backend not in ("duckdb", "monetdb"):
+            raise ConfigError(f"db_backend must be 'duckdb' or 'monetdb', got {self.db_backend!r}")
+        if self.min_rows < 1:
+            raise ConfigError("min_rows must be at least 1")
+
+    @property
+    def is_global(self) -> bool:
+        """Whether this node aggregates (and so holds no primary data)."""
+        return self.role == "global"
+
+
+def load_node_config(path: Path | None, env: Mapping[str, str] = os.environ) -> NodeConfig:
+    """Read ``[node]`` from ``path`` and apply ``MIP_NODE_<SETTING>`` overrides; typos fail."""
+    raw: dict[str, Any] = dict(tomllib.loads(path.read_text())["node"]) if path else {}
+    raw |= {k.removeprefix("MIP_NODE_").lower(): v for k, v in env.items() if k.startswith("MIP_NODE_")}
+    return build_config(NodeConfig, raw)

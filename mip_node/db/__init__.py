@@ -1,0 +1,21 @@
+"""Storage behind one interface: DuckDB by default, MonetDB for sites that run it."""
+
+from mip_node.db._interface import (
+    Database,
+    DatasetRecord,
+    Privacy,
+    TableMeta,
+    quote_identifier,
+    quote_table,
+)
+from mip_node.db.duckdb_backend import DuckDBDatabase
+
+__all__ = [
+    "Database",
+    "DatasetRecord",
+    "DuckDBDatabase",
+    "Privacy",
+    "TableMeta",
+    "quote_identifier",
+    "quote_table",
+]

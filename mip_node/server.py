@@ -1,0 +1,79 @@
+"""Starts a node: opens its database, loads its data folders, serves NodeService until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+from mip_common._proto import node_service_pb2, node_service_pb2_grpc
+from mip_common.channels import is_loopback, start_server
+from mip_common.errors import AlreadyExistsError, MipError
+from mip_node.config import NodeConfig
+from mip_node.data_models import load_folder
+from mip_node.db import Database, DuckDBDatabase
+from mip_node.servicer import NodeServicer
+from mip_node.workers import WorkerPool
+from udf_library import discover_udfs
+
+__all__ = ["open_database", "serve"]
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = node_service_pb2.DESCRIPTOR.services_by_name["NodeService"].full_name
+
+
+def open_database(config: NodeConfig) -> Database:
+    """The node's database, as its config chooses."""
+    if config.db_backend == "duckdb":
+        return DuckDBDatabase(config.data_dir / f"{config.node_id}.duckdb")
+    raise MipError(f"database backend {config.db_backend!r} is not available in this build")
+
+
+def _load_start_folders(config: NodeConfig, db: Database) -> None:
+    for folder in config.data_folders:
+        try:
+            spec, loaded = load_folder(db, Path(folder), config.exclude_globs)
+            log.info("data loaded", extra={"fields": {"data_model": spec.key, "datasets": len(loaded)}})
+        except AlreadyExistsError as exc:
+            log.info("data already loaded, skipped", extra={"fields": {"folder": folder, "why": exc.message}})
+
+
+async def serve(config: NodeConfig, *, stop: asyncio.Event | None = None) -> None:
+    """Serve until SIGINT/SIGTERM (or ``stop``), then drain calls and close the database."""
+    if not is_loopback(config.listen_address):
+        log.warning(
+            "listening on a non-loopback address without TLS: anyone on the network can call "
+            "this node; enable TLS before deploying",
+            extra={"fields": {"address": config.listen_address}},
+        )
+    db = open_database(config)
+    workers = WorkerPool(config.udf_workers)
+    if not config.is_global:
+        _load_start_folders(config, db)
+    udfs = discover_udfs()
+    servicer = NodeServicer(config, db, udfs, workers)
+    serving = await start_server(
+        config.listen_address,
+        [(servicer, node_service_pb2_grpc.add_NodeServiceServicer_to_server, SERVICE_NAME)],
+    )
+    host = config.listen_address.rsplit(":", 1)[0]
+    if config.port_file:
+        Path(config.port_file).write_text(str(serving.port))
+    log.info(
+        "node serving",
+        extra={"fields": {"address": f"{host}:{serving.port}", "role": config.role, "udfs": len(udfs)}},
+    )
+    print(f"MIP_NODE_READY {host}:{serving.port}", flush=True)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        log.info("node stopping")
+        await serving.stop(5.0)
+        workers.shutdown()
+        db.close()

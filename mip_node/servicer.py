@@ -1,0 +1,385 @@
+"""NodeService: thin gRPC handlers over the database, the UDF executor and data views."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import shutil
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pyarrow as pa
+from google.protobuf import json_format
+
+from mip_common._proto import common_pb2, node_service_pb2, node_service_pb2_grpc
+from mip_common.arrow_chunks import decode_batch, decode_schema, encode_batches, encode_schema, normalize_table, table_columns
+from mip_common.errors import (
+    FailedPreconditionError,
+    InvalidRequestError,
+    NotFoundError,
+    PrivacyError,
+    TooFewRowsError,
+)
+from mip_common.filters import compile_selection
+from mip_common.version import VERSION
+from mip_node.config import NodeConfig
+from mip_node.data_models import DataModelSpec, data_catalogue, load_folder
+from mip_node.db import Database, Privacy, TableMeta
+from mip_common.naming import check_experiment_id, new_table_name
+from mip_node.udf_executor import UdfExecutor
+from mip_node.workers import WorkerPool
+from udf_library import UdfSpec
+
+__all__ = ["NodeServicer"]
+
+log = logging.getLogger(__name__)
+
+_DATASET = "dataset"
+_END = object()
+
+
+class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
+    """Serves one node's NodeService; every blocking call goes through the worker pool."""
+
+    def __init__(
+        self, config: NodeConfig, db: Database, udfs: dict[str, UdfSpec], workers: WorkerPool
+    ) -> None:
+        self._config = config
+        self._db = db
+        self._udfs = udfs
+        self._workers = workers
+        self._executor = UdfExecutor(db, config, udfs)
+        self._started = time.monotonic()
+        self._request_locks: dict[str, asyncio.Lock] = {}
+
+    # --- tables -------------------------------------------------------------------------
+
+    async def CreateTable(
+        self,
+        request_iterator: AsyncIterator[node_service_pb2.CreateTableRequest],
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> node_service_pb2.CreateTableResponse:
+        first = await anext(aiter(request_iterator), None)
+        if first is None or first.WhichOneof("payload") != "header":
+            raise InvalidRequestError("the first CreateTable message must be the header")
+        header = first.header
+        check_experiment_id(header.experiment_id)
+        async with self._once(header.request_id) as cached:
+            if cached is not None:
+                async for _ in request_iterator:
+                    pass
+                return node_service_pb2.CreateTableResponse.FromString(cached)
+            schema = decode_schema(header.arrow_schema)
+            normalize_table(schema.empty_table())  # rejects unsupported column types
+            meta = TableMeta(header.table_name, Privacy.SHAREABLE, header.experiment_id)
+            stored = await self._store_stream(meta, schema, request_iterator)
+            response = node_service_pb2.CreateTableResponse(table=_table_info(stored, schema))
+            await self._remember(header.request_id, response)
+            log.info("table created", extra={"fields": {"table": stored.name, "rows": stored.row_count}})
+            return response
+
+    async def _store_stream(
+        self,
+        meta: TableMeta,
+        schema: pa.Schema,
+        request_iterator: AsyncIterator[node_service_pb2.CreateTableRequest],
+    ) -> TableMeta:
+        """Stream batches into a worker that inserts them in one transaction (bounded buffer)."""
+        pending: queue.Queue[Any] = queue.Queue(maxsize=8)
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            while True:
+                item = pending.get()
+                if item is _END:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+
+        insert = asyncio.ensure_future(self._workers.run(self._db.create_table, meta, schema, batches()))
+        try:
+            async for message in request_iterator:
+                if message.WhichOneof("payload") != "arrow_batch":
+                    raise InvalidRequestError("only the first CreateTable message may be a header")
+                await _put(pending, decode_batch(schema, message.arrow_batch), insert)
+            await _put(pending, _END, insert)
+        except BaseException as exc:
+            await _put(pending, exc if isinstance(exc, Exception) else InvalidRequestError("cancelled"), insert)
+            await asyncio.gather(insert, return_exceptions=True)
+            raise
+        return await insert
+
+    async def GetTableData(
+        self,
+        request: node_service_pb2.GetTableDataRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> AsyncIterator[node_service_pb2.GetTableDataResponse]:
+        meta = await self._workers.run(self._db.table_meta, request.table_name)
+        if meta.privacy is not Privacy.SHAREABLE:
+            raise PrivacyError(
+                f"table {meta.name!r} is {meta.privacy.value} data and cannot leave this node; "
+                "only UDF outputs declared shareable can"
+            )
+        schema = await self._workers.run(self._db.schema_of, meta.name)
+        yield node_service_pb2.GetTableDataResponse(
+            header=node_service_pb2.TableHeader(arrow_schema=encode_schema(schema), row_count=meta.row_count)
+        )
+        chunk_bytes = request.chunk_bytes or self._config.chunk_bytes
+        chunks = encode_batches(self._db.iter_batches(meta.name, 262_144), chunk_bytes)
+        while True:
+            chunk = await self._workers.run(next, chunks, None)
+            if chunk is None:
+                break
+            yield node_service_pb2.GetTableDataResponse(arrow_batch=chunk)
+        log.info("table sent", extra={"fields": {"table": meta.name, "rows": meta.row_count}})
+
+    async def DeleteTable(
+        self,
+        request: node_service_pb2.DeleteTableRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> node_service_pb2.DeleteTableResponse:
+        if bool(request.table_name) == bool(request.experiment_id):
+            raise InvalidRequestError("set exactly one of table_name and experiment_id")
+        if request.table_name:
+            names = [request.table_name]
+        else:
+            tables = await self._workers.run(self._db.experiment_tables, request.experiment_id)
+            names = [t.name for t in tables]
+        deleted = await self._workers.run(self._db.drop_tables, names)
+        return node_service_pb2.DeleteTableResponse(deleted_count=deleted)
+
+    # --- UDFs ---------------------------------------------------------------------------
+
+    async def ListUDFs(
+        self, request: node_service_pb2.ListUDFsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> node_service_pb2.ListUDFsResponse:
+        return node_service_pb2.ListUDFsResponse(
+            udfs=[
+                node_service_pb2.UDFInfo(
+                    name=spec.name,
+                    signature=spec.signature_text(),
+                    doc=spec.doc,
+                    inputs=[
+                        node_service_pb2.UDFParameter(name=i.name, type=i.type, is_optional=i.is_optional)
+                        for i in spec.inputs
+                    ],
+                    outputs=[
+                        node_service_pb2.UDFOutputSpec(name=o.name, is_shareable=o.shared)
+                        for o in spec.outputs
+                    ],
+                )
+                for spec in sorted(self._udfs.values(), key=lambda s: s.name)
+            ]
+        )
+
+    async def ExecuteUDF(
+        self, request: node_service_pb2.ExecuteUDFRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> node_service_pb2.ExecuteUDFResponse:
+        self._executor.spec(request.udf_name)
+        async with self._once(request.request_id) as cached:
+            if cached is not None:
+                return node_service_pb2.ExecuteUDFResponse.FromString(cached)
+            literals = json_format.MessageToDict(request.literal_arguments)
+            run = await self._workers.run(
+                self._executor.run,
+                request.experiment_id,
+                request.udf_name,
+                dict(request.table_arguments),
+                literals,
+            )
+            outputs = []
+            for output_name, meta in run.outputs:
+                schema = await self._workers.run(self._db.schema_of, meta.name)
+                outputs.append(node_service_pb2.UDFOutput(output_name=output_name, table=_table_info(meta, schema)))
+            response = node_service_pb2.ExecuteUDFResponse(outputs=outputs)
+            response.compute_duration.FromNanoseconds(int(run.compute_s * 1e9))
+            await self._remember(request.request_id, response)
+            log.info("udf ran", extra={"fields": {"udf": request.udf_name, "compute_s": round(run.compute_s, 6)}})
+            return response
+
+    # --- data ---------------------------------------------------------------------------
+
+    async def CreateDataView(
+        self,
+        request: node_service_pb2.CreateDataViewRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> node_service_pb2.CreateDataViewResponse:
+        if self._config.is_global:
+            raise FailedPreconditionError("the global node holds no primary data")
+        async with self._once(request.request_id) as cached:
+            if cached is not None:
+                return node_service_pb2.CreateDataViewResponse.FromString(cached)
+            response = await self._workers.run(self._create_view, request)
+            await self._remember(request.request_id, response)
+            return response
+
+    def _create_view(self, request: node_service_pb2.CreateDataViewRequest) -> node_service_pb2.CreateDataViewResponse:
+        inputdata = request.inputdata
+        spec = self._data_model(inputdata.data_model)
+        held = {d.code for d in self._db.datasets() if d.data_model == spec.key}
+        datasets = [d for d in inputdata.datasets if d in held]
+        if not datasets:
+            raise NotFoundError(f"this node holds none of the datasets {list(inputdata.datasets)[:20]}")
+        columns = list(dict.fromkeys([*inputdata.y, *inputdata.x]))
+        filters = json_format.MessageToDict(inputdata.filters) if inputdata.HasField("filters") else None
+        sql, params = compile_selection(spec.table_name, spec.variables, datasets, columns, filters, request.keep_missing)
+        name = new_table_name(request.experiment_id, "data")
+        meta = TableMeta(name, Privacy.PRIVATE, request.experiment_id)
+        stored = self._db.create_table_as_select(meta, sql, params)
+        if stored.row_count < self._config.min_rows:
+            self._db.drop_tables([name])
+            raise TooFewRowsError(
+                f"the selection has fewer rows than this node's minimum of {self._config.min_rows}"
+            )
+        counts = self._db.query(
+            f'SELECT "{_DATASET}" AS d, count(*) AS n FROM "{name}" GROUP BY 1 ORDER BY 1', []
+        ).to_pydict()
+        return node_service_pb2.CreateDataViewResponse(
+            table=_table_info(stored, self._db.schema_of(name)),
+            dataset_row_counts={
+                d: n for d, n in zip(counts["d"], counts["n"], strict=True) if n >= self._config.min_rows
+            },
+        )
+
+    async def GetDataCatalogue(
+        self,
+        request: node_service_pb2.GetDataCatalogueRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> node_service_pb2.GetDataCatalogueResponse:
+        specs, datasets = await self._workers.run(data_catalogue, self._db)
+        return node_service_pb2.GetDataCatalogueResponse(
+            data_models=[_data_model_proto(s) for s in specs],
+            datasets=[
+                common_pb2.Dataset(code=d.code, data_model=d.data_model, row_count=d.row_count, label=d.label)
+                for d in datasets
+            ],
+        )
+
+    async def LoadDataModel(
+        self,
+        request: node_service_pb2.LoadDataModelRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> node_service_pb2.LoadDataModelResponse:
+        if self._config.is_global:
+            raise FailedPreconditionError("the global node holds no primary data; load data on local nodes")
+        folder = Path(request.folder)
+        if not folder.is_dir():
+            raise NotFoundError(f"no folder {request.folder!r} on the node's file system")
+        spec, loaded = await self._workers.run(load_folder, self._db, folder, tuple(request.exclude_globs))
+        return node_service_pb2.LoadDataModelResponse(
+            data_model=spec.key,
+            datasets=[
+                common_pb2.Dataset(code=d.code, data_model=d.data_model, row_count=d.row_count, label=d.label)
+                for d in loaded
+            ],
+        )
+
+    async def Heartbeat(
+        self, request: node_service_pb2.HeartbeatRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> node_service_pb2.HeartbeatResponse:
+        datasets = await self._workers.run(self._db.datasets)
+        tables = await self._workers.run(self._db.experiment_tables, None)
+        response = node_service_pb2.HeartbeatResponse(
+            node_id=self._config.node_id,
+            role=common_pb2.NODE_ROLE_GLOBAL if self._config.is_global else common_pb2.NODE_ROLE_LOCAL,
+            version=VERSION,
+            running_tasks=self._workers.running,
+            queued_tasks=self._workers.queued,
+            database_status=await self._workers.run(self._db.status),
+            data_models=sorted({d.data_model for d in datasets}),
+            datasets=[
+                common_pb2.Dataset(code=d.code, data_model=d.data_model, row_count=d.row_count, label=d.label)
+                for d in datasets
+            ],
+            free_disk_bytes=shutil.disk_usage(self._config.data_dir).free,
+            experiment_table_count=len(tables),
+        )
+        response.uptime.FromNanoseconds(int((time.monotonic() - self._started) * 1e9))
+        return response
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def _data_model(self, key: str) -> DataModelSpec:
+        specs, _ = data_catalogue(self._db)
+        for spec in specs:
+            if spec.key == key:
+                return spec
+        raise NotFoundError(f"no data model {key!r} on this node; loaded: {sorted(s.key for s in specs)}")
+
+    def _once(self, request_id: str) -> _RequestOnce:
+        return _RequestOnce(self, request_id)
+
+    async def _remember(self, request_id: str, response: Any) -> None:
+        if request_id:
+            await self._workers.run(self._db.remember_response, request_id, response.SerializeToString())
+
+
+class _RequestOnce:
+    """Runs a mutating request once per request id; a retry gets the stored response."""
+
+    def __init__(self, servicer: NodeServicer, request_id: str) -> None:
+        self._servicer = servicer
+        self._request_id = request_id
+        self._lock: asyncio.Lock | None = None
+
+    async def __aenter__(self) -> bytes | None:
+        if not self._request_id:
+            return None
+        locks = self._servicer._request_locks
+        self._lock = locks.setdefault(self._request_id, asyncio.Lock())
+        await self._lock.acquire()
+        return await self._servicer._workers.run(self._servicer._db.remembered_response, self._request_id)
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            if not self._lock.locked():
+                self._servicer._request_locks.pop(self._request_id, None)
+
+
+async def _put(pending: queue.Queue[Any], item: Any, consumer: asyncio.Future[Any]) -> None:
+    """Hand ``item`` to the inserting worker, waiting (off the loop) while its buffer is full."""
+    try:
+        pending.put_nowait(item)
+    except queue.Full:
+        if consumer.done():
+            return
+        await asyncio.to_thread(pending.put, item)
+
+
+def _table_info(meta: TableMeta, schema: pa.Schema) -> common_pb2.TableInfo:
+    privacy = {
+        Privacy.PRIMARY: common_pb2.TABLE_PRIVACY_PRIMARY,
+        Privacy.PRIVATE: common_pb2.TABLE_PRIVACY_PRIVATE,
+        Privacy.SHAREABLE: common_pb2.TABLE_PRIVACY_SHAREABLE,
+    }[meta.privacy]
+    return common_pb2.TableInfo(
+        name=meta.name, columns=table_columns(schema), row_count=meta.row_count, privacy=privacy
+    )
+
+
+def _data_model_proto(spec: DataModelSpec) -> common_pb2.DataModel:
+    return common_pb2.DataModel(
+        code=spec.code,
+        version=spec.version,
+        label=spec.label,
+        variables=[
+            common_pb2.Variable(
+                code=v.code,
+                label=v.label,
+                sql_type=v.sql_type,
+                is_categorical=v.is_categorical,
+                enumerations=[common_pb2.Enumeration(code=c, label=lbl) for c, lbl in v.enumerations],
+                min_value=v.min_value,
+                max_value=v.max_value,
+                description=v.description,
+                units=v.units,
+            )
+            for v in spec.variables.values()
+        ],
+    )
+

@@ -1,0 +1,149 @@
+"""Runs one UDF of the installed library on node tables, behind the privacy wall."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mip_common.arrow_chunks import arrow_to_bundle, bundle_to_arrow
+from mip_common.errors import (
+    DataRejectedError,
+    InternalError,
+    InvalidRequestError,
+    NotFoundError,
+    PrivacyError,
+    TooFewRowsError,
+)
+from mip_common.naming import check_experiment_id, new_table_name
+from mip_node.config import NodeConfig
+from mip_node.db import Database, Privacy, TableMeta
+from udf_library import ArrayBundle, UdfInputError, UdfSpec, coerce_literal, shareable_output_problem
+
+__all__ = ["UdfExecutor", "UdfRun"]
+
+log = logging.getLogger(__name__)
+
+@dataclass(frozen=True, slots=True)
+class UdfRun:
+    """What one UDF run stored: its outputs in declaration order, and compute time."""
+
+    outputs: list[tuple[str, TableMeta]]
+    compute_s: float
+
+
+class UdfExecutor:
+    """Checks arguments, loads input tables, runs the UDF, and stores outputs with their privacy."""
+
+    def __init__(self, db: Database, config: NodeConfig, udfs: Mapping[str, UdfSpec]) -> None:
+        self._db = db
+        self._config = config
+        self._udfs = udfs
+
+    def spec(self, udf_name: str) -> UdfSpec:
+        """The UDF named ``udf_name``; ``NotFoundError`` listing near names when unknown."""
+        spec = self._udfs.get(udf_name)
+        if spec is None:
+            prefix = udf_name.split(".", 1)[0]
+            near = sorted(n for n in self._udfs if n.startswith(prefix + "."))[:10]
+            hint = f"; UDFs of {prefix!r}: {near}" if near else "; see ListUDFs"
+            raise NotFoundError(f"no UDF named {udf_name[:100]!r} on this node{hint}")
+        return spec
+
+    def run(
+        self,
+        experiment_id: str,
+        udf_name: str,
+        table_arguments: Mapping[str, str],
+        literal_arguments: Mapping[str, Any],
+    ) -> UdfRun:
+        """Run a UDF and store its outputs; blocking, so call it from a worker thread."""
+        spec = self.spec(udf_name)
+        check_experiment_id(experiment_id)
+        self._check_argument_names(spec, table_arguments, literal_arguments)
+        kwargs: dict[str, Any] = {}
+        private_rows: list[int] = []
+        for item in spec.inputs:
+            if item.is_table and item.name in table_arguments:
+                bundle, rows = self._load_input(spec, table_arguments[item.name])
+                kwargs[item.name] = bundle
+                if rows is not None:
+                    private_rows.append(rows)
+            elif not item.is_table and item.name in literal_arguments:
+                try:
+                    kwargs[item.name] = coerce_literal(item.type, literal_arguments[item.name])
+                except TypeError as exc:
+                    raise InvalidRequestError(f"{spec.name}: argument {item.name!r}: {exc}") from exc
+        started = time.perf_counter()
+        results = self._call(spec, kwargs)
+        compute_s = time.perf_counter() - started
+        lineage_rows = max(private_rows) if private_rows else None
+        for output, bundle in zip(spec.outputs, results, strict=True):
+            problem = output.shared and shareable_output_problem(
+                output.name, bundle.num_rows, lineage_rows, self._config.max_shareable_rows
+            )
+            if problem:
+                raise PrivacyError(f"{spec.name}: {problem}")
+        outputs = []
+        for output, bundle in zip(spec.outputs, results, strict=True):
+            meta = TableMeta(
+                name=new_table_name(experiment_id, output.name),
+                privacy=Privacy.SHAREABLE if output.shared else Privacy.PRIVATE,
+                experiment_id=experiment_id,
+                private_rows=None if output.shared else lineage_rows,
+            )
+            table = bundle_to_arrow(bundle)
+            outputs.append((output.name, self._db.create_table(meta, table.schema, table.to_batches())))
+        return UdfRun(outputs, compute_s)
+
+    def _check_argument_names(
+        self, spec: UdfSpec, tables: Mapping[str, str], literals: Mapping[str, Any]
+    ) -> None:
+        problems = []
+        by_name = {i.name: i for i in spec.inputs}
+        for name in tables:
+            if name not in by_name:
+                problems.append(f"unknown argument {name[:64]!r}")
+            elif not by_name[name].is_table:
+                problems.append(f"argument {name!r} takes a literal ({by_name[name].type}), not a table")
+        for name in literals:
+            if name not in by_name:
+                problems.append(f"unknown argument {name[:64]!r}")
+            elif by_name[name].is_table:
+                problems.append(f"argument {name!r} takes a table name, not a literal")
+        for item in spec.inputs:
+            if not item.is_optional and item.name not in tables and item.name not in literals:
+                problems.append(f"missing argument {item.name!r} ({item.type})")
+        if problems:
+            raise InvalidRequestError(f"{spec.signature_text()}: " + "; ".join(problems))
+
+    def _load_input(self, spec: UdfSpec, table_name: str) -> tuple[ArrayBundle, int | None]:
+        meta = self._db.table_meta(table_name)
+        if meta.privacy is Privacy.PRIMARY:
+            raise PrivacyError(
+                f"{spec.name}: table {table_name!r} is primary data; UDFs read it only through a data view"
+            )
+        if meta.private_rows is not None and meta.private_rows < self._config.min_rows:
+            raise TooFewRowsError(
+                f"{spec.name}: input {table_name!r} has fewer rows than this node's minimum "
+                f"of {self._config.min_rows}"
+            )
+        return arrow_to_bundle(self._db.read_table(table_name)), meta.private_rows
+
+    def _call(self, spec: UdfSpec, kwargs: dict[str, Any]) -> tuple[ArrayBundle, ...]:
+        try:
+            result = spec.func(**kwargs)
+        except UdfInputError as exc:
+            raise DataRejectedError(f"{spec.name}: {exc}") from exc
+        except Exception as exc:
+            log.exception("UDF %s failed", spec.name)
+            raise InternalError(f"UDF {spec.name} failed: {type(exc).__name__}: {str(exc)[:300]}") from exc
+        results = (result,) if len(spec.outputs) == 1 else tuple(result)
+        if len(results) != len(spec.outputs) or not all(isinstance(r, ArrayBundle) for r in results):
+            raise InternalError(
+                f"UDF {spec.name} must return {len(spec.outputs)} ArrayBundle(s) "
+                f"({', '.join(o.name for o in spec.outputs)})"
+            )
+        return results
