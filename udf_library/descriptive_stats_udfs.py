@@ -191,7 +191,7 @@ def _stack(records: list[dict[str, Any]], template: dict[str, Any]) -> ArrayBund
 
 def _is_missing(column: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
     if column.dtype == object:
-        return np.array([v is None for v in column], dtype=bool)
+        return np.array([v is None or v != v for v in column], dtype=bool)
     if column.dtype.kind == "f":
         return np.asarray(np.isnan(column), dtype=bool)
     return np.zeros(len(column), dtype=bool)

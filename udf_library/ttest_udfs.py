@@ -179,7 +179,7 @@ def _pool(moments: ArrayBundle, prefix: str) -> tuple[float, float, float]:
     m2s = moments[f"{prefix}m2"].astype(np.float64)
     n = float(ns.sum())
     if n == 0:
-        raise UdfInputError("no rows to test")
+        return 0.0, 0.0, 0.0
     mean = float(ns @ means / n)
     m2 = float(m2s.sum() + ns @ (means - mean) ** 2)
     return n, mean, m2
