@@ -57,6 +57,7 @@ _LISTS = {"in": "IN", "not_in": "NOT IN"}
 _NULL_CHECKS = {"is_null": "IS NULL", "is_not_null": "IS NOT NULL"}
 OPERATORS: frozenset[str] = frozenset(_COMPARISONS) | set(_RANGES) | set(_LISTS) | set(_NULL_CHECKS)
 _CONDITIONS = {"AND", "OR"}
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 class VariableInfo(Protocol):
@@ -344,6 +345,9 @@ class _Compiler:
                 )
                 return None
             bound = int(value)
+            if not _INT64_MIN <= bound <= _INT64_MAX:
+                self.problems.append(f"{label}: {value!r} is outside the 64-bit integer range")
+                return None
         else:
             bound = float(value)
         if variable.is_categorical and str(bound) not in variable.enumerations:

@@ -276,6 +276,7 @@ def test_integral_float_is_bound_as_int_for_an_int_variable() -> None:
         (group("AND", rule("age", "equal", "60")), "'60' is not a number"),
         (group("AND", rule("age", "equal", True)), "True is not a number"),
         (group("AND", rule("age", "equal", 60.5)), "60.5 is not a whole number"),
+        (group("AND", rule("age", "less", 2**63)), "outside the 64-bit integer range"),
         (group("AND", rule("score", "equal", float("nan"))), "not a finite number"),
         (group("AND", rule("gender", "equal", 1)), "1 is not text"),
         (group("AND", rule("gender", "equal", "X")), "'X' is not a category of gender"),
