@@ -24,7 +24,7 @@ from mip_common.errors import (
     PrivacyError,
     TooFewRowsError,
 )
-from mip_common.filters import compile_selection
+from mip_common.filters import FilterVariable, compile_selection
 from mip_common.version import VERSION
 from mip_node.config import NodeConfig
 from mip_node.data_models import DataModelSpec, data_catalogue, load_folder
@@ -226,7 +226,11 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
             raise NotFoundError(f"this node holds none of the datasets {list(inputdata.datasets)[:20]}")
         columns = list(dict.fromkeys([*inputdata.y, *inputdata.x]))
         filters = json_format.MessageToDict(inputdata.filters) if inputdata.HasField("filters") else None
-        sql, params = compile_selection(spec.table_name, spec.variables, datasets, columns, filters, request.keep_missing)
+        variables = {
+            code: FilterVariable(v.code, v.sql_type, v.is_categorical, tuple(c for c, _ in v.enumerations))
+            for code, v in spec.variables.items()
+        }
+        sql, params = compile_selection(spec.table_name, variables, datasets, columns, filters, request.keep_missing)
         name = new_table_name(request.experiment_id, "data")
         meta = TableMeta(name, Privacy.PRIVATE, request.experiment_id)
         stored = self._db.create_table_as_select(meta, sql, params)

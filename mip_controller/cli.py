@@ -1,0 +1,310 @@
+"""The ``mip`` command: run a demo, start a local federation, run experiments, read the catalogue."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from google.protobuf import json_format
+
+from mip_common.errors import MipError
+from mip_controller.client import Controller, Progress, StepOutcome
+from mip_controller.demo_data import write_demo_federation
+from mip_controller.federation import FederationError, LocalFederation, split_data_folder
+
+__all__ = ["main"]
+
+DEMO_VARIABLES = ["hippocampus", "entorhinal", "ventricles"]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of ``mip``; errors print one line and exit non-zero."""
+    args = _parser().parse_args(argv)
+    try:
+        args.handler(args)
+    except (MipError, FederationError, OSError, ValueError) as exc:
+        message = exc.message if isinstance(exc, MipError) else str(exc)
+        print(f"mip: error: {message}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mip", description="mip-mesh: federated analytics for medical research.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="start a local federation, run k-means, stop everything")
+    demo.add_argument("--locals", type=int, default=3, help="local nodes (default 3)")
+    demo.set_defaults(handler=_demo)
+
+    federation = commands.add_parser("federation", help="start or stop a local federation").add_subparsers(
+        dest="action", required=True
+    )
+    up = federation.add_parser("up", help="start a federation in the background")
+    up.add_argument("--locals", type=int, default=3)
+    up.add_argument("--workdir", type=Path, default=Path(".mip/federation"))
+    up.add_argument("--data", type=Path, help="a MIP data-model folder to split across the locals (default: demo data)")
+    up.add_argument("--exclude", action="append", default=None, help="CSV glob to leave out (default *-test.csv)")
+    up.set_defaults(handler=_federation_up)
+    down = federation.add_parser("down", help="stop the federation started in --workdir")
+    down.add_argument("--workdir", type=Path, default=Path(".mip/federation"))
+    down.set_defaults(handler=_federation_down)
+
+    run = commands.add_parser("run", help="run one algorithm")
+    run.add_argument("algorithm")
+    _controller_option(run)
+    run.add_argument("--request", type=Path, help='JSON file {"inputdata": {...}, "parameters": {...}}')
+    run.add_argument("--data-model", help="data model code:version")
+    run.add_argument("--datasets", help="comma-separated dataset codes")
+    run.add_argument("-y", action="append", default=[], help="dependent variable (repeatable, or comma-separated)")
+    run.add_argument("-x", action="append", default=[], help="independent variable (repeatable, or comma-separated)")
+    run.add_argument("--filter", type=Path, help="JSON file with a jQuery-QueryBuilder rule tree")
+    run.add_argument("--param", action="append", default=[], help="parameter as key=value (value parsed as JSON)")
+    run.add_argument("--json", action="store_true", help="print the result as JSON only")
+    run.set_defaults(handler=_run)
+
+    for name, handler, doc in [
+        ("algorithms", _algorithms, "list the algorithms"),
+        ("datasets", _datasets, "list the datasets and the nodes that hold them"),
+        ("health", _health, "show every node's health"),
+    ]:
+        command = commands.add_parser(name, help=doc)
+        _controller_option(command)
+        command.add_argument("--json", action="store_true", help="print JSON only")
+        command.set_defaults(handler=handler)
+    return parser
+
+
+def _controller_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--controller", default=None, help="controller host:port (default: the one `mip federation up` started)"
+    )
+
+
+def _controller_address(args: argparse.Namespace) -> str:
+    if args.controller:
+        return str(args.controller)
+    state = Path(".mip/federation") / "federation.json"
+    if state.exists():
+        return str(json.loads(state.read_text())["controller"]["address"])
+    raise ValueError("no --controller given and no federation started here; run `mip federation up` first")
+
+
+# --- federation ---------------------------------------------------------------------------
+
+
+def _start_federation(workdir: Path, num_locals: int, data: Path | None, exclude: list[str] | None) -> LocalFederation:
+    if num_locals < 1:
+        raise ValueError("--locals must be at least 1")
+    if data is None:
+        folders = [[f] for f in write_demo_federation(workdir / "data", num_locals=num_locals)]
+    else:
+        if not (data / "CDEsMetadata.json").exists():
+            raise ValueError(f"{data} is not a data-model folder (no CDEsMetadata.json)")
+        globs = exclude if exclude is not None else ["*-test.csv"]
+        folders = [[f] for f in split_data_folder(data, workdir / "data", num_locals, globs)]
+    return LocalFederation(workdir, folders).start()
+
+
+def _federation_up(args: argparse.Namespace) -> None:
+    workdir = args.workdir.resolve()
+    if (workdir / "federation.json").exists():
+        raise ValueError(f"a federation is already recorded in {workdir}; run `mip federation down --workdir {args.workdir}`")
+    federation = _start_federation(workdir, args.locals, args.data, args.exclude)
+    print(federation.controller_address)
+
+
+def _federation_down(args: argparse.Namespace) -> None:
+    LocalFederation.from_state(args.workdir.resolve()).stop()
+    print("federation stopped")
+
+
+def _demo(args: argparse.Namespace) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="mip-demo-"))
+    print(f"starting 1 global node, {args.locals} local nodes and the controller in {workdir} ...", flush=True)
+    started = time.monotonic()
+    federation = _start_federation(workdir, args.locals, None, None)
+    try:
+        print(f"federation up in {time.monotonic() - started:.1f} s; controller at {federation.controller_address}")
+        with Controller(federation.controller_address) as controller:
+            datasets = controller.datasets()
+            _print_table(["dataset", "data model", "nodes", "rows"], [
+                [d.code, d.data_model, ",".join(d.node_ids), d.row_count] for d in datasets
+            ])
+            print(f"\nrunning k-means (k=3) on {', '.join(DEMO_VARIABLES)} across {args.locals} hospitals ...")
+            outcome = controller.run(
+                "kmeans",
+                data_model="demo:1.0",
+                datasets=[d.code for d in datasets],
+                y=DEMO_VARIABLES,
+                parameters={"numOfClusters": 3, "numOfIterations": 50, "tolerance": 1e-6, "seed": 7,
+                            "initialMin": 0.0, "initialMax": 50.0},
+                on_progress=_progress_printer(),
+            )
+        _print_outcome(outcome)
+    finally:
+        federation.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    print("\nfederation stopped; no process left behind")
+
+
+# --- experiments --------------------------------------------------------------------------
+
+
+def _run(args: argparse.Namespace) -> None:
+    request: dict[str, Any] = json.loads(args.request.read_text()) if args.request else {}
+    inputdata = dict(request.get("inputdata") or {})
+    parameters = dict(request.get("parameters") or {})
+    if args.data_model:
+        inputdata["data_model"] = args.data_model
+    if args.datasets:
+        inputdata["datasets"] = _split(args.datasets)
+    if args.y:
+        inputdata["y"] = [v for item in args.y for v in _split(item)]
+    if args.x:
+        inputdata["x"] = [v for item in args.x for v in _split(item)]
+    if args.filter:
+        inputdata["filters"] = json.loads(args.filter.read_text())
+    for item in args.param:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--param {item!r} must be key=value")
+        try:
+            parameters[key] = json.loads(value)
+        except json.JSONDecodeError:
+            parameters[key] = value
+    if "data_model" not in inputdata or not inputdata.get("datasets"):
+        raise ValueError("say which data: --data-model and --datasets, or --request FILE with inputdata")
+    with Controller(_controller_address(args)) as controller:
+        outcome = controller.run(
+            args.algorithm,
+            data_model=inputdata["data_model"],
+            datasets=inputdata.get("datasets") or [],
+            y=inputdata.get("y") or [],
+            x=inputdata.get("x") or [],
+            filters=inputdata.get("filters"),
+            parameters=parameters,
+            on_progress=None if args.json else _progress_printer(),
+        )
+    if args.json:
+        print(json.dumps({"step": outcome.step, "algorithm": outcome.algorithm, "result": outcome.result,
+                          "participants": outcome.participants, "exclusions": outcome.exclusions}, indent=2))
+    else:
+        _print_outcome(outcome)
+
+
+def _progress_printer() -> Any:
+    is_tty = sys.stderr.isatty()
+
+    def show(event: Progress) -> None:
+        if event.kind == "started":
+            line = f"[{event.index + 1}/{event.step_count}] {event.step} started"
+        elif event.kind == "finished":
+            line = f"{event.step} finished in {event.duration_s:.2f} s"
+        else:
+            total = event.total_iterations or 0
+            filled = int(30 * event.iteration / total) if total else 0
+            bar = "#" * filled + "-" * (30 - filled)
+            line = f"{event.step} [{bar}] {event.message} {event.iteration}" + (f"/{total}" if total else "")
+        end = "\r" if is_tty and event.kind == "progress" else "\n"
+        print(line.ljust(70), end=end, file=sys.stderr, flush=True)
+
+    return show
+
+
+def _print_outcome(outcome: StepOutcome) -> None:
+    print(f"\n{outcome.algorithm} ({outcome.step})")
+    _print_table(["node", "rows"], [[n, r] for n, r in sorted(outcome.participants.items())])
+    for node, reason in sorted(outcome.exclusions.items()):
+        print(f"left out: {node}: {reason}")
+    for key, value in outcome.result.items():
+        if isinstance(value, list) and value and isinstance(value[0], list):
+            print(f"{key}:")
+            _print_table([f"[{i}]" for i in range(len(value[0]))], [[_fmt(v) for v in row] for row in value])
+        else:
+            print(f"{key}: {_fmt(value)}")
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else f"{value:.6g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_fmt(v) for v in value) + "]"
+    return str(value)
+
+
+def _print_table(header: list[str], rows: list[list[Any]]) -> None:
+    cells = [header, *[[_fmt(c) for c in row] for row in rows]]
+    widths = [max(len(str(row[i])) for row in cells) for i in range(len(header))]
+    for index, row in enumerate(cells):
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        if index == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def _split(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+# --- catalogue ----------------------------------------------------------------------------
+
+
+def _algorithms(args: argparse.Namespace) -> None:
+    with Controller(_controller_address(args)) as controller:
+        algorithms = controller.algorithms()
+    if args.json:
+        print(json.dumps([json_format.MessageToDict(a) for a in algorithms], indent=2))
+        return
+    _print_table(["algorithm", "y", "x", "parameters"], [
+        [a.name, _rule(a.y), _rule(a.x), ", ".join(p.name + ("*" if p.is_required else "") for p in a.parameters)]
+        for a in algorithms
+    ])
+    print("(* required)")
+
+
+def _rule(rule: Any) -> str:
+    most = str(rule.max_count) if rule.HasField("max_count") else "n"
+    if rule.HasField("max_count") and rule.max_count == 0:
+        return "-"
+    return f"{rule.min_count}..{most} {rule.kind}"
+
+
+def _datasets(args: argparse.Namespace) -> None:
+    with Controller(_controller_address(args)) as controller:
+        datasets = controller.datasets()
+    if args.json:
+        print(json.dumps([json_format.MessageToDict(d) for d in datasets], indent=2))
+        return
+    _print_table(["dataset", "data model", "nodes", "rows"], [
+        [d.code, d.data_model, ",".join(d.node_ids), d.row_count] for d in datasets
+    ])
+
+
+def _health(args: argparse.Namespace) -> None:
+    with Controller(_controller_address(args)) as controller:
+        report = controller.health()
+    if args.json:
+        print(json.dumps(json_format.MessageToDict(report), indent=2))
+        return
+    _print_table(["node", "role", "state", "address", "p50 ms", "p99 ms", "last error"], [
+        [
+            n.node_id,
+            json_format.MessageToDict(n).get("role", "").removeprefix("NODE_ROLE_").lower(),
+            json_format.MessageToDict(n).get("state", "NODE_STATE_UNSPECIFIED").removeprefix("NODE_STATE_"),
+            n.address,
+            f"{n.latency_p50.ToNanoseconds() / 1e6:.1f}",
+            f"{n.latency_p99.ToNanoseconds() / 1e6:.1f}",
+            n.last_error,
+        ]
+        for n in report.nodes
+    ])
+
+

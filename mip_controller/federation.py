@@ -1,0 +1,251 @@
+"""A local federation of real processes (1 global, N locals, a controller) on 127.0.0.1.
+
+Used by ``mip demo``, ``mip federation up/down`` and the integration tests, so all three
+start the very same processes.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+__all__ = ["FederationError", "LocalFederation", "ProcessInfo", "split_data_folder"]
+
+_START_TIMEOUT_S = 60.0
+STATE_FILE = "federation.json"
+
+
+class FederationError(RuntimeError):
+    """A federation process that did not start or stop as expected."""
+
+
+@dataclass
+class ProcessInfo:
+    """One process of the federation."""
+
+    name: str
+    pid: int
+    config: str
+    log: str
+    address: str = ""
+
+
+@dataclass
+class LocalFederation:
+    """Starts and stops the processes of a federation in ``workdir``."""
+
+    workdir: Path
+    local_data: Sequence[Sequence[Path]] = ()
+    """Per local node, the data-model folders it loads at start."""
+    node_settings: dict[str, object] = field(default_factory=dict)
+    controller_settings: dict[str, object] = field(default_factory=dict)
+    processes: dict[str, ProcessInfo] = field(default_factory=dict)
+    _popen: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def controller_address(self) -> str:
+        """host:port of the controller."""
+        return self.processes["controller"].address
+
+    def node_address(self, node_id: str) -> str:
+        """host:port of a node."""
+        return self.processes[node_id].address
+
+    @property
+    def local_ids(self) -> list[str]:
+        """Ids of the local nodes."""
+        return [f"local{i + 1}" for i in range(len(self.local_data))]
+
+    def start(self) -> LocalFederation:
+        """Start every node, then the controller; return once all serve."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        for node_id, role, folders in [("global", "global", ()), *[
+            (node_id, "local", folders) for node_id, folders in zip(self.local_ids, self.local_data, strict=True)
+        ]]:
+            self._spawn_node(node_id, role, [str(f) for f in folders])
+        for node_id in ["global", *self.local_ids]:
+            self._wait_ready(node_id)
+        self._spawn_controller()
+        self._wait_ready("controller")
+        self._save_state()
+        return self
+
+    def _spawn_node(self, node_id: str, role: str, folders: list[str]) -> None:
+        settings = {
+            "node_id": node_id,
+            "role": role,
+            "listen_address": "127.0.0.1:0",
+            "data_dir": str(self.workdir / node_id),
+            "data_folders": folders,
+            "port_file": str(self.workdir / f"{node_id}.port"),
+        } | self.node_settings
+        self._spawn(node_id, "mip_node", "node", settings)
+
+    def _spawn_controller(self) -> None:
+        settings = {
+            "listen_address": "127.0.0.1:0",
+            "global_node": f"global@{self.node_address('global')}",
+            "local_nodes": [f"{n}@{self.node_address(n)}" for n in self.local_ids],
+            "port_file": str(self.workdir / "controller.port"),
+        } | self.controller_settings
+        self._spawn("controller", "mip_controller", "controller", settings)
+
+    def _spawn(self, name: str, module: str, table: str, settings: dict[str, object]) -> None:
+        config = self.workdir / f"{name}.toml"
+        config.write_text(_toml(table, settings))
+        port_file = Path(str(settings["port_file"]))
+        port_file.unlink(missing_ok=True)
+        log = self.workdir / f"{name}.log"
+        with log.open("ab") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", module, "--config", str(config)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=os.environ | {"PYTHONUNBUFFERED": "1"},
+                start_new_session=True,
+            )
+        self._popen[name] = process
+        self.processes[name] = ProcessInfo(name, process.pid, str(config), str(log))
+
+    def _wait_ready(self, name: str) -> None:
+        port_file = self.workdir / f"{name}.port"
+        deadline = time.monotonic() + _START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if port_file.exists() and port_file.read_text().strip():
+                self.processes[name].address = f"127.0.0.1:{port_file.read_text().strip()}"
+                return
+            process = self._popen.get(name)
+            if process is not None and process.poll() is not None:
+                raise FederationError(f"{name} exited with {process.returncode}; see {self.processes[name].log}:\n" + _tail(self.processes[name].log))
+            time.sleep(0.05)
+        raise FederationError(f"{name} did not start within {_START_TIMEOUT_S:.0f} s; see {self.processes[name].log}")
+
+    def restart(self, name: str) -> None:
+        """Stop one process and start it again with the same config (its port may change)."""
+        self.stop_process(name)
+        info = self.processes[name]
+        module = "mip_controller" if name == "controller" else "mip_node"
+        (self.workdir / f"{name}.port").unlink(missing_ok=True)
+        with Path(info.log).open("ab") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", module, "--config", info.config],
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=os.environ | {"PYTHONUNBUFFERED": "1"}, start_new_session=True,
+            )
+        self._popen[name] = process
+        info.pid = process.pid
+        self._wait_ready(name)
+        self._save_state()
+
+    def stop_process(self, name: str, *, timeout_s: float = 10.0) -> None:
+        """SIGTERM one process, SIGKILL it if it has not exited within ``timeout_s``."""
+        _terminate(self.processes[name].pid, timeout_s)
+        self._popen.pop(name, None)
+
+    def stop(self) -> None:
+        """Stop the controller, then the nodes; leave no process behind."""
+        for name in ["controller", *[n for n in self.processes if n != "controller"]]:
+            if name in self.processes:
+                self.stop_process(name)
+        (self.workdir / STATE_FILE).unlink(missing_ok=True)
+
+    def _save_state(self) -> None:
+        state = {name: asdict(info) for name, info in self.processes.items()}
+        (self.workdir / STATE_FILE).write_text(json.dumps(state, indent=2))
+
+    @classmethod
+    def from_state(cls, workdir: Path) -> LocalFederation:
+        """The federation recorded in ``workdir`` by ``start``, for ``mip federation down``."""
+        path = workdir / STATE_FILE
+        if not path.exists():
+            raise FederationError(f"no running federation recorded in {workdir}")
+        federation = cls(workdir)
+        federation.processes = {k: ProcessInfo(**v) for k, v in json.loads(path.read_text()).items()}
+        return federation
+
+    def __enter__(self) -> LocalFederation:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def split_data_folder(
+    folder: Path, out_dir: Path, num_locals: int, exclude_globs: Sequence[str] = ("*-test.csv",)
+) -> list[Path]:
+    """Deal a data-model folder's CSVs to ``num_locals`` folders of links (nothing is copied).
+
+    The ``*0.csv`` files go to the first local node, the others round-robin in name order to
+    the rest, as in the MIP reference deployment.
+    """
+    csvs = sorted(
+        p for p in folder.glob("*.csv") if not any(fnmatch.fnmatch(p.name, g) for g in exclude_globs)
+    )
+    targets = [out_dir / f"local{i + 1}" / folder.name for i in range(num_locals)]
+    for target in targets:
+        if target.exists():
+            shutil.rmtree(target)
+        target.mkdir(parents=True)
+        (target / "CDEsMetadata.json").symlink_to((folder / "CDEsMetadata.json").resolve())
+    first = [p for p in csvs if p.stem.endswith("0")]
+    rest = [p for p in csvs if not p.stem.endswith("0")]
+    assignments = [(targets[0], p) for p in first]
+    others = targets[1:] or targets
+    assignments += [(others[i % len(others)], p) for i, p in enumerate(rest)]
+    for target, path in assignments:
+        (target / path.name).symlink_to(path.resolve())
+    return targets
+
+
+def _terminate(pid: int, timeout_s: float) -> None:
+    try:
+        os.killpg(pid, signal.SIGCONT)
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            finished, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            finished = pid if not _alive(pid) else 0
+        if finished:
+            return
+        time.sleep(0.05)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _tail(path: str, lines: int = 30) -> str:
+    try:
+        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _toml(table: str, settings: dict[str, object]) -> str:
+    lines = [f"[{table}]"]
+    for key, value in settings.items():
+        lines.append(f"{key} = {json.dumps(value)}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,75 @@
+"""Federated k-means through real processes equals Lloyd's algorithm on the pooled rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mip_common.errors import InvalidRequestError
+from mip_controller.client import Controller, Progress
+from mip_controller.federation import LocalFederation
+from tests.integration.conftest import demo_datasets, pooled_rows
+
+VARIABLES = ["hippocampus", "entorhinal", "ventricles"]
+
+
+def lloyd(points: np.ndarray, centroids: np.ndarray, iterations: int) -> np.ndarray:
+    for _ in range(iterations):
+        distances = ((points[:, None, :] - centroids[None, :, :]) ** 2).sum(axis=2)
+        labels = distances.argmin(axis=1)
+        updated = centroids.copy()
+        for k in range(len(centroids)):
+            members = points[labels == k]
+            if len(members):
+                updated[k] = members.mean(axis=0)
+        centroids = updated
+    return centroids
+
+
+def test_kmeans_equals_centralized_lloyd(federation: LocalFederation, controller: Controller) -> None:
+    # Arrange
+    params = {"numOfClusters": 4, "numOfIterations": 7, "initialMin": 0.0, "initialMax": 10.0, "seed": 3}
+    points = pooled_rows(federation, VARIABLES)
+    initial = np.random.default_rng(3).uniform(0.0, 10.0, size=(4, len(VARIABLES)))
+    expected = lloyd(points, initial, 7)
+    events: list[Progress] = []
+
+    # Act
+    outcome = controller.run(
+        "kmeans", data_model="demo:1.0", datasets=demo_datasets(controller), y=VARIABLES,
+        parameters=params, on_progress=events.append,
+    )
+
+    # Assert
+    np.testing.assert_allclose(np.array(outcome.result["centroids"]), expected, rtol=1e-9, atol=1e-9)
+    assert outcome.result["n_obs"] == len(points)
+    assert sum(outcome.participants.values()) == len(points)
+    assert [e.iteration for e in events if e.kind == "progress"] == list(range(1, 8))
+
+
+def test_kmeans_on_some_datasets_uses_only_their_nodes(controller: Controller) -> None:
+    outcome = controller.run(
+        "kmeans", data_model="demo:1.0", datasets=["demo_site1_a", "demo_site2_b"], y=VARIABLES,
+        parameters={"numOfClusters": 2, "numOfIterations": 2},
+    )
+
+    assert sorted(outcome.participants) == ["local1", "local2"]
+
+
+def test_unknown_variable_and_dataset_are_reported_together(controller: Controller) -> None:
+    with pytest.raises(InvalidRequestError) as error:
+        controller.run(
+            "kmeans", data_model="demo:1.0", datasets=["nope_dataset"], y=["not_a_variable"],
+            parameters={"numOfClusters": 2},
+        )
+
+    assert "nope_dataset" in error.value.message
+    assert "not_a_variable" in error.value.message
+
+
+def test_bad_parameter_is_invalid_argument(controller: Controller) -> None:
+    with pytest.raises(InvalidRequestError, match="numOfClusters"):
+        controller.run(
+            "kmeans", data_model="demo:1.0", datasets=demo_datasets(controller), y=VARIABLES,
+            parameters={"numOfClusters": 0},
+        )
