@@ -1,0 +1,207 @@
+"""Federated k-means equals Lloyd's algorithm run centrally on the pooled rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from algorithm_flows import AlgorithmError, Variable
+from algorithm_flows.kmeans_flow import KMeansFlow
+from algorithm_flows.testing import run_flow
+from udf_library import ArrayBundle, UdfInputError
+from udf_library.kmeans_udfs import (
+    generate_initial_centroids,
+    global_calc,
+    local_calc,
+    local_inertia,
+)
+
+NAMES = ("a", "b")
+VARIABLES = {name: Variable(name, "real", False) for name in NAMES}
+
+
+def make_partitions(sizes: tuple[int, ...], seed: int = 0) -> dict[str, ArrayBundle]:
+    """Three blobs in [0, 1]^2, dealt unevenly over the nodes."""
+    rng = np.random.default_rng(seed)
+    centers = np.array([[0.2, 0.2], [0.8, 0.3], [0.5, 0.8]])
+    parts = {}
+    for i, n in enumerate(sizes):
+        points = centers[rng.integers(0, 3, n)] + rng.normal(scale=0.08, size=(n, 2))
+        parts[f"local{i + 1}"] = ArrayBundle(
+            {
+                "dataset": np.array([f"ds{i}"] * n, dtype=object),
+                "a": points[:, 0],
+                "b": points[:, 1],
+            }
+        )
+    return parts
+
+
+def pooled(parts: dict[str, ArrayBundle]) -> np.ndarray:
+    return np.vstack([parts[n].matrix(list(NAMES)) for n in sorted(parts)])
+
+
+def lloyd(points: np.ndarray, params: dict[str, Any]) -> dict[str, Any]:
+    """Plain Lloyd's algorithm from the flow's seeded initial centroids."""
+    k = params["numOfClusters"]
+    rng = np.random.default_rng(params.get("seed", 0))
+    centroids = rng.uniform(params.get("initialMin", 0.0), params.get("initialMax", 1.0), size=(k, points.shape[1]))
+    tolerance = params.get("tolerance", 0.0)
+    iterations, is_converged = 0, False
+    while iterations < params.get("numOfIterations", 100) and not is_converged:
+        distances = ((points[:, None, :] - centroids[None, :, :]) ** 2).sum(axis=2)
+        labels = distances.argmin(axis=1)
+        new = centroids.copy()
+        for c in range(k):
+            if np.any(labels == c):
+                new[c] = points[labels == c].mean(axis=0)
+        shift = np.linalg.norm(new - centroids, axis=1).max()
+        centroids = new
+        iterations += 1
+        is_converged = tolerance > 0 and shift <= tolerance
+    inertia = ((points[:, None, :] - centroids[None, :, :]) ** 2).sum(axis=2).min(axis=1).sum()
+    return {
+        "centroids": centroids,
+        "iterations": iterations,
+        "is_converged": is_converged,
+        "inertia": inertia,
+    }
+
+
+def test_kmeans_equals_central_lloyd() -> None:
+    # Arrange
+    parts = make_partitions((80, 50, 120))
+    params = {"numOfClusters": 3, "numOfIterations": 25, "seed": 3}
+    expected = lloyd(pooled(parts), params)
+    # Act
+    result = run_flow(KMeansFlow, parts, VARIABLES, y=NAMES, parameters=params)
+    # Assert
+    np.testing.assert_allclose(result["centroids"], expected["centroids"], rtol=1e-9, atol=1e-9)
+    assert result["iterations"] == 25
+    assert result["n_obs"] == 250
+    assert result["inertia"] == pytest.approx(expected["inertia"], rel=1e-9)
+
+
+def test_kmeans_stops_early_once_centroids_settle() -> None:
+    # Arrange
+    parts = make_partitions((80, 50, 120), seed=1)
+    params = {"numOfClusters": 3, "numOfIterations": 100, "tolerance": 1e-6, "seed": 5}
+    expected = lloyd(pooled(parts), params)
+    # Act
+    result = run_flow(KMeansFlow, parts, VARIABLES, y=NAMES, parameters=params)
+    # Assert
+    assert result["is_converged"] is True
+    assert result["iterations"] == expected["iterations"] < 100
+    np.testing.assert_allclose(result["centroids"], expected["centroids"], rtol=1e-9, atol=1e-9)
+
+
+def test_kmeans_empty_cluster_keeps_its_centroid() -> None:
+    # Arrange: data in [0, 1]^2, centroids drawn in [0, 10]^2, so some attract no row.
+    parts = make_partitions((60, 60, 60), seed=2)
+    params = {"numOfClusters": 4, "numOfIterations": 5, "initialMax": 10.0, "seed": 1}
+    initial = np.random.default_rng(1).uniform(0.0, 10.0, size=(4, 2))
+    expected = lloyd(pooled(parts), params)
+    # Act
+    result = run_flow(KMeansFlow, parts, VARIABLES, y=NAMES, parameters=params)
+    # Assert
+    unchanged = np.all(np.isclose(expected["centroids"], initial), axis=1)
+    assert unchanged.any()
+    np.testing.assert_array_equal(np.array(result["centroids"])[unchanged], initial[unchanged])
+    np.testing.assert_allclose(result["centroids"], expected["centroids"], rtol=1e-9, atol=1e-9)
+
+
+def test_kmeans_leaves_out_a_node_below_min_rows() -> None:
+    # Arrange
+    parts = make_partitions((70, 4, 90), seed=4)
+    kept = {n: b for n, b in parts.items() if n != "local2"}
+    params = {"numOfClusters": 3, "numOfIterations": 10}
+    expected = lloyd(pooled(kept), params)
+    # Act
+    result = run_flow(KMeansFlow, parts, VARIABLES, y=NAMES, parameters=params)
+    # Assert
+    assert result["n_obs"] == 160
+    np.testing.assert_allclose(result["centroids"], expected["centroids"], rtol=1e-9, atol=1e-9)
+
+
+def test_kmeans_rejects_an_empty_initial_range() -> None:
+    # Arrange
+    parts = make_partitions((30, 30, 30))
+    params = {"numOfClusters": 2, "initialMin": 1.0, "initialMax": 1.0}
+    # Act / Assert
+    with pytest.raises(AlgorithmError, match="initialMin"):
+        run_flow(KMeansFlow, parts, VARIABLES, y=NAMES, parameters=params)
+
+
+# ------------------------------------------------------------------------------ UDFs
+
+
+def test_generate_initial_centroids_is_seeded() -> None:
+    # Arrange
+    expected = np.random.default_rng(9).uniform(-1.0, 2.0, size=(3, 2))
+    # Act
+    bundle = generate_initial_centroids(["a", "b"], 3, -1.0, 2.0, 9)
+    # Assert
+    np.testing.assert_array_equal(bundle.matrix(["a", "b"]), expected)
+    assert bundle["cluster"].tolist() == [0, 1, 2]
+
+
+def test_generate_initial_centroids_rejects_min_not_below_max() -> None:
+    # Act / Assert
+    with pytest.raises(UdfInputError, match="must be below"):
+        generate_initial_centroids(["a"], 2, 3.0, 1.0, 0)
+
+
+def test_local_calc_sums_rows_per_nearest_centroid() -> None:
+    # Arrange
+    data = ArrayBundle({"a": [0.0, 1.0, 9.0, 11.0], "b": [0.0, 1.0, 10.0, 10.0]})
+    centroids = ArrayBundle({"cluster": [0, 1], "a": [0.0, 10.0], "b": [0.0, 10.0]})
+    # Act
+    sums = local_calc(data, centroids, ["a", "b"])
+    # Assert
+    assert sums["count"].tolist() == [2, 2]
+    assert sums["a"].tolist() == [1.0, 20.0]
+    assert sums["b"].tolist() == [1.0, 20.0]
+    assert sums["sse"].tolist() == [2.0, 2.0]
+
+
+def test_local_calc_breaks_distance_ties_toward_the_first_centroid() -> None:
+    # Arrange
+    data = ArrayBundle({"a": [5.0, 6.0]})
+    centroids = ArrayBundle({"cluster": [0, 1], "a": [4.0, 6.0]})
+    # Act
+    sums = local_calc(data, centroids, ["a"])
+    # Assert
+    assert sums["count"].tolist() == [1, 1]
+
+
+def test_global_calc_keeps_an_empty_cluster_and_reports_the_shift() -> None:
+    # Arrange
+    centroids = ArrayBundle({"cluster": [0, 1], "a": [0.0, 5.0]})
+    sums = ArrayBundle(
+        {
+            "cluster": [0, 1, 0, 1],
+            "count": [2, 0, 2, 0],
+            "sse": [1.0, 0.0, 2.0, 0.0],
+            "a": [2.0, 0.0, 6.0, 0.0],
+        }
+    )
+    # Act
+    new, stats = global_calc(sums, centroids, ["a"])
+    # Assert
+    assert new["a"].tolist() == [2.0, 5.0]
+    assert stats["max_shift"].tolist() == [2.0]
+    assert stats["rows"].tolist() == [4]
+    assert stats["sse"].tolist() == [3.0]
+
+
+def test_local_inertia_is_the_sum_of_squared_distances() -> None:
+    # Arrange
+    data = ArrayBundle({"a": [0.0, 3.0, 10.0]})
+    centroids = ArrayBundle({"cluster": [0, 1], "a": [1.0, 10.0]})
+    # Act
+    inertia = local_inertia(data, centroids, ["a"])
+    # Assert
+    assert inertia["sse"].tolist() == [5.0]
+    assert inertia["count"].tolist() == [3]
