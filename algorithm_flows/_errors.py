@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["AlgorithmError", "InvalidParametersError", "InvalidInputDataError"]
+__all__ = ["AlgorithmError", "InvalidInputDataError", "InvalidParametersError"]
 
 
 class AlgorithmError(Exception):

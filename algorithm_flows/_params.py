@@ -63,9 +63,7 @@ def describe_params(cls: type[Any]) -> list[ParameterSpec]:
     specs = []
     for f in dataclasses.fields(cls):
         hint, _ = _unwrap_optional(hints[f.name])
-        is_required = (
-            f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        )
+        is_required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         default = (
             f.default
             if f.default is not dataclasses.MISSING

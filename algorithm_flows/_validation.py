@@ -11,9 +11,7 @@ from algorithm_flows.runtime import AlgorithmFlow, InputData, Variable, Variable
 __all__ = ["validate_variables"]
 
 
-def validate_variables(
-    flow: type[AlgorithmFlow[Any]], inputdata: InputData, variables: Mapping[str, Variable]
-) -> None:
+def validate_variables(flow: type[AlgorithmFlow[Any]], inputdata: InputData, variables: Mapping[str, Variable]) -> None:
     """Raise ``InvalidInputDataError`` naming every way ``inputdata`` breaks the flow's rules."""
     problems = _check("y", flow.y, inputdata.y, variables) + _check("x", flow.x, inputdata.x, variables)
     overlap = set(inputdata.x) & set(inputdata.y)
@@ -23,9 +21,7 @@ def validate_variables(
         raise InvalidInputDataError([f"{flow.name}: {p}" for p in problems])
 
 
-def _check(
-    role: str, rule: VariableRule, codes: tuple[str, ...], variables: Mapping[str, Variable]
-) -> list[str]:
+def _check(role: str, rule: VariableRule, codes: tuple[str, ...], variables: Mapping[str, Variable]) -> list[str]:
     problems = []
     if len(codes) < rule.min_count:
         problems.append(f"{role} needs at least {rule.min_count} variable(s), got {len(codes)}")
@@ -40,9 +36,7 @@ def _check(
         if variable is None:
             continue  # unknown variables are reported by the catalogue check
         if variable.sql_type not in rule.types:
-            problems.append(
-                f"{role} variable {code!r} is {variable.sql_type}; allowed: {sorted(rule.types)}"
-            )
+            problems.append(f"{role} variable {code!r} is {variable.sql_type}; allowed: {sorted(rule.types)}")
         if rule.is_categorical is not None and variable.is_categorical != rule.is_categorical:
             kind = "categorical" if rule.is_categorical else "numerical"
             problems.append(f"{role} variable {code!r} must be {kind}")

@@ -25,9 +25,7 @@ class AnovaFlow(AlgorithmFlow[AnovaParams]):
     name = "anova"
     label = "Two-way ANOVA"
     params_type = AnovaParams
-    y = VariableRule(
-        types=frozenset({"int", "real"}), is_categorical=False, min_count=1, max_count=1
-    )
+    y = VariableRule(types=frozenset({"int", "real"}), is_categorical=False, min_count=1, max_count=1)
     x = VariableRule(is_categorical=True, min_count=2, max_count=2)
 
     async def run(self, rt: Runtime, params: AnovaParams) -> dict[str, Any]:

@@ -23,9 +23,7 @@ class AnovaOnewayFlow(AlgorithmFlow[AnovaOnewayParams]):
     name = "anova_oneway"
     label = "One-way ANOVA"
     params_type = AnovaOnewayParams
-    y = VariableRule(
-        types=frozenset({"int", "real"}), is_categorical=False, min_count=1, max_count=1
-    )
+    y = VariableRule(types=frozenset({"int", "real"}), is_categorical=False, min_count=1, max_count=1)
     x = VariableRule(is_categorical=True, min_count=1, max_count=1)
 
     async def run(self, rt: Runtime, params: AnovaOnewayParams) -> dict[str, Any]:
@@ -36,9 +34,7 @@ class AnovaOnewayFlow(AlgorithmFlow[AnovaOnewayParams]):
             anova_udfs.local_group_moments, data=rt.data, column=y, group_column=x, levels=levels
         )
         merged = await rt.create_remote_and_merge_global(local)
-        outputs = await rt.execute_udf_global_outputs(
-            anova_udfs.global_oneway, moments=merged, levels=levels
-        )
+        outputs = await rt.execute_udf_global_outputs(anova_udfs.global_oneway, moments=merged, levels=levels)
         table = await rt.read_global(outputs["anova"])
         tukey = await rt.read_global(outputs["tukey"])
         result: dict[str, Any] = {"n_obs": int(table["n_obs"][0])}

@@ -42,9 +42,7 @@ class DecisionTreeFlow(AlgorithmFlow[DecisionTreeParams]):
     label = "Decision tree (CART classification)"
     params_type = DecisionTreeParams
     y = CLASS_RULE
-    x = VariableRule(
-        types=frozenset({"int", "real"}), is_categorical=False, min_count=1, doc="the features"
-    )
+    x = VariableRule(types=frozenset({"int", "real"}), is_categorical=False, min_count=1, doc="the features")
 
     async def run(self, rt: Runtime, params: DecisionTreeParams) -> dict[str, Any]:
         y = rt.inputdata.y[0]
@@ -61,9 +59,7 @@ class DecisionTreeFlow(AlgorithmFlow[DecisionTreeParams]):
             "min_samples_leaf": params.min_samples_leaf,
             "cut_budget": CUT_BUDGET,
         }
-        counts = await rt.execute_udf_locals(
-            tree_udfs.local_class_counts, data=rt.data, y=y, classes=classes
-        )
+        counts = await rt.execute_udf_locals(tree_udfs.local_class_counts, data=rt.data, y=y, classes=classes)
         grown = await rt.execute_udf_global_outputs(
             tree_udfs.global_tree_root,
             counts=await rt.create_remote_and_merge_global(counts),
@@ -109,9 +105,7 @@ class DecisionTreeFlow(AlgorithmFlow[DecisionTreeParams]):
         return await self._report(rt, final, y, x, classes)
 
     @staticmethod
-    async def _split_bounds(
-        rt: Runtime, local_tree: Any, splits: GlobalTable, x: list[str]
-    ) -> GlobalTable:
+    async def _split_bounds(rt: Runtime, local_tree: Any, splits: GlobalTable, x: list[str]) -> GlobalTable:
         bounds = await rt.execute_udf_locals(
             tree_udfs.local_split_bounds,
             data=rt.data,
@@ -122,9 +116,7 @@ class DecisionTreeFlow(AlgorithmFlow[DecisionTreeParams]):
         return await rt.create_remote_and_merge_global(bounds)
 
     @staticmethod
-    async def _report(
-        rt: Runtime, final: GlobalTable, y: str, x: list[str], classes: list[str]
-    ) -> dict[str, Any]:
+    async def _report(rt: Runtime, final: GlobalTable, y: str, x: list[str], classes: list[str]) -> dict[str, Any]:
         predicted = await rt.execute_udf_locals_outputs(
             tree_udfs.local_tree_predict,
             data=rt.data,
@@ -169,9 +161,7 @@ class DecisionTreeFlow(AlgorithmFlow[DecisionTreeParams]):
                 "precision": [float(v) for v in overall["precision"]],
                 "recall": [float(v) for v in overall["recall"]],
                 "f1": [float(v) for v in overall["f1"]],
-                "confusion_matrix": overall_matrix.matrix(
-                    [f"pred_{i}" for i in range(overall.num_rows)]
-                )
+                "confusion_matrix": overall_matrix.matrix([f"pred_{i}" for i in range(overall.num_rows)])
                 .astype(int)
                 .tolist(),
             },

@@ -36,9 +36,7 @@ class DescriptiveStatsFlow(AlgorithmFlow[DescriptiveStatsParams]):
     drop_missing = False
 
     async def run(self, rt: Runtime, params: DescriptiveStatsParams) -> dict[str, Any]:
-        variables = [
-            v for v in dict.fromkeys([*rt.inputdata.y, *rt.inputdata.x]) if v != DATASET_COLUMN
-        ]
+        variables = [v for v in dict.fromkeys([*rt.inputdata.y, *rt.inputdata.x]) if v != DATASET_COLUMN]
         numeric = [v for v in variables if not rt.variables[v].is_categorical]
         nominal = [v for v in variables if rt.variables[v].is_categorical]
         levels: dict[str, Any] = {v: list(rt.variables[v].enumerations) for v in nominal}
@@ -62,9 +60,7 @@ class DescriptiveStatsFlow(AlgorithmFlow[DescriptiveStatsParams]):
             )
             per_dataset = await rt.read_global(merged)
             overall = await rt.read_global(pooled)
-            result[part] = _records(
-                [per_dataset, overall], list(rt.inputdata.datasets), variables, numeric, levels
-            )
+            result[part] = _records([per_dataset, overall], list(rt.inputdata.datasets), variables, numeric, levels)
         return result
 
 
@@ -99,17 +95,13 @@ def _records(
 def _numeric(table: ArrayBundle, key: str, i: int) -> dict[str, Any] | None:
     if not bool(table[f"{key}_is_reported"][i]):
         return None
-    data: dict[str, Any] = {
-        name: int(table[f"{key}_{name}"][i]) for name in ("num_dtps", "num_na", "num_total")
-    }
+    data: dict[str, Any] = {name: int(table[f"{key}_{name}"][i]) for name in ("num_dtps", "num_na", "num_total")}
     return data | {name: json_number(table[f"{key}_{name}"][i]) for name in _NUMERIC_FIELDS}
 
 
 def _nominal(table: ArrayBundle, key: str, i: int, levels: list[Any]) -> dict[str, Any] | None:
     if not bool(table[f"{key}_is_reported"][i]):
         return None
-    data: dict[str, Any] = {
-        name: int(table[f"{key}_{name}"][i]) for name in ("num_dtps", "num_na", "num_total")
-    }
+    data: dict[str, Any] = {name: int(table[f"{key}_{name}"][i]) for name in ("num_dtps", "num_na", "num_total")}
     counts = {str(level): int(table[f"{key}_count_{j}"][i]) for j, level in enumerate(levels)}
     return data | {"counts": {level: n for level, n in counts.items() if n > 0}}

@@ -21,7 +21,9 @@ class KMeansParams:
     initialMin: float = param(0.0, doc="lower bound of the random initial centroids")
     initialMax: float = param(1.0, doc="upper bound of the random initial centroids")
     tolerance: float = param(
-        0.0, doc="stop early once no centroid moves more than this (0: run every iteration)", minimum=0
+        0.0,
+        doc="stop early once no centroid moves more than this (0: run every iteration)",
+        minimum=0,
     )
     seed: int = param(0, doc="seed of the initial centroids", minimum=0)
 

@@ -33,9 +33,7 @@ class LinearRegressionCVFlow(AlgorithmFlow[LinearRegressionCVParams]):
     name = "linear_regression_cv"
     label = "Linear regression cross-validation"
     params_type = LinearRegressionCVParams
-    y = VariableRule(
-        types=frozenset({"int", "real"}), is_categorical=False, min_count=1, max_count=1
-    )
+    y = VariableRule(types=frozenset({"int", "real"}), is_categorical=False, min_count=1, max_count=1)
     x = VariableRule(min_count=1)
 
     async def run(self, rt: Runtime, params: LinearRegressionCVParams) -> dict[str, Any]:
@@ -51,9 +49,7 @@ class LinearRegressionCVFlow(AlgorithmFlow[LinearRegressionCVParams]):
             "n_splits": params.n_splits,
             "seed": params.seed,
         }
-        moments = await rt.execute_udf_locals(
-            linear_regression_udfs.local_cv_moments, data=rt.data, **design
-        )
+        moments = await rt.execute_udf_locals(linear_regression_udfs.local_cv_moments, data=rt.data, **design)
         models = await rt.execute_udf_global(
             linear_regression_udfs.global_cv_fits,
             moments=await rt.create_remote_and_merge_global(moments),

@@ -42,9 +42,7 @@ async def observed_levels(
     return levels
 
 
-def design_names(
-    categoricals: list[str], numerics: list[str], levels: dict[str, list[str]]
-) -> list[str]:
+def design_names(categoricals: list[str], numerics: list[str], levels: dict[str, list[str]]) -> list[str]:
     """Design column names after the intercept: dummies ``var[level]``, then numeric variables."""
     dummies = [f"{code}[{level}]" for code in categoricals for level in levels[code][1:]]
     return dummies + numerics
@@ -56,9 +54,7 @@ class LinearRegressionFlow(AlgorithmFlow[LinearRegressionParams]):
     name = "linear_regression"
     label = "Linear regression"
     params_type = LinearRegressionParams
-    y = VariableRule(
-        types=frozenset({"int", "real"}), is_categorical=False, min_count=1, max_count=1
-    )
+    y = VariableRule(types=frozenset({"int", "real"}), is_categorical=False, min_count=1, max_count=1)
     x = VariableRule(min_count=1)
 
     async def run(self, rt: Runtime, params: LinearRegressionParams) -> dict[str, Any]:
@@ -75,9 +71,7 @@ class LinearRegressionFlow(AlgorithmFlow[LinearRegressionParams]):
             levels=levels,
         )
         merged = await rt.create_remote_and_merge_global(moments)
-        fit = await rt.execute_udf_global_outputs(
-            linear_regression_udfs.global_fit, moments=merged, names=names
-        )
+        fit = await rt.execute_udf_global_outputs(linear_regression_udfs.global_fit, moments=merged, names=names)
         coefficients = await rt.read_global(fit["coefficients"])
         summary = await rt.read_global(fit["summary"])
         return {

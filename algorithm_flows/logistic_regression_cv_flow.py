@@ -40,9 +40,7 @@ class LogisticRegressionCVFlow(AlgorithmFlow[LogisticRegressionCVParams]):
     name = "logistic_regression_cv"
     label = "Logistic regression cross-validation"
     params_type = LogisticRegressionCVParams
-    y = VariableRule(
-        types=frozenset({"int", "text"}), is_categorical=True, min_count=1, max_count=1
-    )
+    y = VariableRule(types=frozenset({"int", "text"}), is_categorical=True, min_count=1, max_count=1)
     x = VariableRule(min_count=1)
 
     async def run(self, rt: Runtime, params: LogisticRegressionCVParams) -> dict[str, Any]:

@@ -46,9 +46,7 @@ class LogisticRegressionFlow(AlgorithmFlow[LogisticRegressionParams]):
     name = "logistic_regression"
     label = "Logistic regression"
     params_type = LogisticRegressionParams
-    y = VariableRule(
-        types=frozenset({"int", "text"}), is_categorical=True, min_count=1, max_count=1
-    )
+    y = VariableRule(types=frozenset({"int", "text"}), is_categorical=True, min_count=1, max_count=1)
     x = VariableRule(min_count=1)
 
     async def run(self, rt: Runtime, params: LogisticRegressionParams) -> dict[str, Any]:
@@ -63,9 +61,7 @@ class LogisticRegressionFlow(AlgorithmFlow[LogisticRegressionParams]):
         names = design_names(categoricals, numerics, levels)
         coefficients = [0.0] * (len(names) + 1)
         for iteration in range(1, MAX_ITERATIONS + 1):
-            merged = await self._newton_sums(
-                rt, y, params, categoricals, numerics, levels, coefficients
-            )
+            merged = await self._newton_sums(rt, y, params, categoricals, numerics, levels, coefficients)
             state = await rt.read_global(
                 await rt.execute_udf_global(
                     logistic_regression_udfs.global_newton_update,
@@ -106,9 +102,7 @@ class LogisticRegressionFlow(AlgorithmFlow[LogisticRegressionParams]):
         return await rt.create_remote_and_merge_global(step)
 
     @staticmethod
-    async def _summary(
-        rt: Runtime, merged: GlobalTable, names: list[str], coefficients: list[float]
-    ) -> dict[str, Any]:
+    async def _summary(rt: Runtime, merged: GlobalTable, names: list[str], coefficients: list[float]) -> dict[str, Any]:
         outputs = await rt.execute_udf_global_outputs(
             logistic_regression_udfs.global_summary,
             step=merged,

@@ -16,9 +16,7 @@ __all__ = ["MultipleHistogramsFlow", "MultipleHistogramsParams"]
 class MultipleHistogramsParams:
     """Parameters of the histograms; names follow the MIP front end."""
 
-    bins: int = param(
-        20, doc="number of equal-width bins of a numeric variable", minimum=1, maximum=1000
-    )
+    bins: int = param(20, doc="number of equal-width bins of a numeric variable", minimum=1, maximum=1000)
 
 
 class MultipleHistogramsFlow(AlgorithmFlow[MultipleHistogramsParams]):
@@ -51,9 +49,7 @@ class MultipleHistogramsFlow(AlgorithmFlow[MultipleHistogramsParams]):
             outputs = await self._pool(rt, counts, len(levels), group_levels)
             bins = levels
         else:
-            ranges = await rt.execute_udf_locals(
-                histograms_udfs.local_range, data=rt.data, column=column
-            )
+            ranges = await rt.execute_udf_locals(histograms_udfs.local_range, data=rt.data, column=column)
             pooled_range = await rt.read_global(
                 await rt.execute_udf_global(
                     histograms_udfs.global_range,
@@ -75,11 +71,7 @@ class MultipleHistogramsFlow(AlgorithmFlow[MultipleHistogramsParams]):
             bins = [float(e) for e in edges["edge"]]
         table = await rt.read_global(outputs["histograms"])
         num_bins = len(bins) - (0 if variable.is_categorical else 1)
-        return {
-            "histogram": [
-                _histogram(table, i, column, bins, num_bins) for i in range(table.num_rows)
-            ]
-        }
+        return {"histogram": [_histogram(table, i, column, bins, num_bins) for i in range(table.num_rows)]}
 
     @staticmethod
     async def _pool(
@@ -96,9 +88,7 @@ class MultipleHistogramsFlow(AlgorithmFlow[MultipleHistogramsParams]):
         )
 
 
-def _histogram(
-    table: ArrayBundle, row: int, column: str, bins: list[Any], num_bins: int
-) -> dict[str, Any]:
+def _histogram(table: ArrayBundle, row: int, column: str, bins: list[Any], num_bins: int) -> dict[str, Any]:
     counts = [table[f"c_{k}"][row] for k in range(num_bins)]
     group = table["grouping_var"][row]
     level = table["grouping_enum"][row]

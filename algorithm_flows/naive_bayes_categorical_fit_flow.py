@@ -12,9 +12,7 @@ from udf_library import naive_bayes_udfs
 
 __all__ = ["FEATURE_RULE", "CategoricalNBFitFlow", "CategoricalNBParams"]
 
-FEATURE_RULE = VariableRule(
-    types=frozenset({"int", "text"}), is_categorical=True, min_count=1, doc="the features"
-)
+FEATURE_RULE = VariableRule(types=frozenset({"int", "text"}), is_categorical=True, min_count=1, doc="the features")
 
 
 @dataclass(frozen=True, slots=True)

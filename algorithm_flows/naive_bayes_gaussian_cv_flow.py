@@ -18,9 +18,7 @@ class GaussianNBCVParams:
     """Parameters of Gaussian naive Bayes cross-validation."""
 
     n_splits: int = param(5, doc="number of folds", minimum=2, maximum=100)
-    var_smoothing: float = param(
-        1e-9, doc="share of the largest feature variance added to every variance", minimum=0
-    )
+    var_smoothing: float = param(1e-9, doc="share of the largest feature variance added to every variance", minimum=0)
     seed: int = param(0, doc="seed of each node's shuffle of its rows into folds", minimum=0)
 
 
@@ -35,9 +33,7 @@ class GaussianNBCVFlow(AlgorithmFlow[GaussianNBCVParams]):
     label = "Gaussian naive Bayes cross-validation"
     params_type = GaussianNBCVParams
     y = CLASS_RULE
-    x = VariableRule(
-        types=frozenset({"int", "real"}), is_categorical=False, min_count=1, doc="the features"
-    )
+    x = VariableRule(types=frozenset({"int", "real"}), is_categorical=False, min_count=1, doc="the features")
 
     async def run(self, rt: Runtime, params: GaussianNBCVParams) -> dict[str, Any]:
         y = rt.inputdata.y[0]
@@ -74,9 +70,7 @@ class GaussianNBCVFlow(AlgorithmFlow[GaussianNBCVParams]):
         return await cv_report(rt, merged, classes, params.n_splits)
 
 
-async def cv_report(
-    rt: Runtime, confusion: GlobalTable, classes: list[str], n_splits: int
-) -> dict[str, Any]:
+async def cv_report(rt: Runtime, confusion: GlobalTable, classes: list[str], n_splits: int) -> dict[str, Any]:
     """Confusion matrices and metrics of a cross-validation, over all folds and per fold."""
     outputs = await rt.execute_udf_global_outputs(
         naive_bayes_udfs.global_cv_metrics, confusion=confusion, classes=classes, n_splits=n_splits

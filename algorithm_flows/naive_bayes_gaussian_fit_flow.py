@@ -25,9 +25,7 @@ CLASS_RULE = VariableRule(
 class GaussianNBParams:
     """Parameters of Gaussian naive Bayes; names follow scikit-learn."""
 
-    var_smoothing: float = param(
-        1e-9, doc="share of the largest feature variance added to every variance", minimum=0
-    )
+    var_smoothing: float = param(1e-9, doc="share of the largest feature variance added to every variance", minimum=0)
 
 
 def class_levels(rt: Runtime, code: str) -> list[str]:
@@ -35,9 +33,7 @@ def class_levels(rt: Runtime, code: str) -> list[str]:
     variable = rt.variables[code]
     if not variable.enumerations:
         raise AlgorithmError(f"variable {code!r} has no enumerations to take its levels from")
-    return naive_bayes_udfs.sorted_levels(
-        list(variable.enumerations), variable.sql_type in ("int", "real")
-    )
+    return naive_bayes_udfs.sorted_levels(list(variable.enumerations), variable.sql_type in ("int", "real"))
 
 
 class GaussianNBFitFlow(AlgorithmFlow[GaussianNBParams]):
@@ -47,9 +43,7 @@ class GaussianNBFitFlow(AlgorithmFlow[GaussianNBParams]):
     label = "Gaussian naive Bayes"
     params_type = GaussianNBParams
     y = CLASS_RULE
-    x = VariableRule(
-        types=frozenset({"int", "real"}), is_categorical=False, min_count=1, doc="the features"
-    )
+    x = VariableRule(types=frozenset({"int", "real"}), is_categorical=False, min_count=1, doc="the features")
 
     async def run(self, rt: Runtime, params: GaussianNBParams) -> dict[str, Any]:
         y = rt.inputdata.y[0]

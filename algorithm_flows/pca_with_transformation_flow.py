@@ -40,22 +40,17 @@ class PcaWithTransformationFlow(AlgorithmFlow[PcaWithTransformationParams]):
     async def run(self, rt: Runtime, params: PcaWithTransformationParams) -> dict[str, Any]:
         steps = per_variable_steps(params.data_transformation, list(rt.inputdata.y))
         result = await run_pca(rt, steps)
-        return {
-            key: result[key] for key in ("n_obs", "eigen_vals", "eigen_vecs", "means", "sigmas")
-        }
+        return {key: result[key] for key in ("n_obs", "eigen_vals", "eigen_vecs", "means", "sigmas")}
 
 
-def per_variable_steps(
-    by_transformation: dict[str, list[str]], y: list[str]
-) -> dict[str, list[str]]:
+def per_variable_steps(by_transformation: dict[str, list[str]], y: list[str]) -> dict[str, list[str]]:
     """``{transformation: [variables]}`` as ``{variable: [steps in order]}``, checked."""
     problems = []
     steps: dict[str, list[str]] = {}
     for transformation, variables in by_transformation.items():
         if transformation not in pca_udfs.TRANSFORMATIONS:
             problems.append(
-                f"data_transformation {transformation!r} is unknown; "
-                f"known: {list(pca_udfs.TRANSFORMATIONS)}"
+                f"data_transformation {transformation!r} is unknown; known: {list(pca_udfs.TRANSFORMATIONS)}"
             )
             continue
         for variable in variables:

@@ -37,9 +37,7 @@ class PearsonCorrelationFlow(AlgorithmFlow[PearsonCorrelationParams]):
     async def run(self, rt: Runtime, params: PearsonCorrelationParams) -> dict[str, Any]:
         y = list(rt.inputdata.y)
         x = list(rt.inputdata.x)
-        moments = await rt.execute_udf_locals(
-            pearson_correlation_udfs.local_moments, data=rt.data, variables=y + x
-        )
+        moments = await rt.execute_udf_locals(pearson_correlation_udfs.local_moments, data=rt.data, variables=y + x)
         merged = await rt.create_remote_and_merge_global(moments)
         tables = await rt.execute_udf_global_outputs(
             pearson_correlation_udfs.global_correlations,

@@ -128,9 +128,7 @@ class Runtime(ABC):
         """Run a one-output UDF on the global node; table arguments are ``GlobalTable``."""
 
     @abstractmethod
-    async def execute_udf_global_outputs(
-        self, udf: Callable[..., Any], /, **args: Any
-    ) -> dict[str, GlobalTable]:
+    async def execute_udf_global_outputs(self, udf: Callable[..., Any], /, **args: Any) -> dict[str, GlobalTable]:
         """Run a UDF with several outputs on the global node; outputs by name."""
 
     @abstractmethod
@@ -142,9 +140,7 @@ class Runtime(ABC):
         """
 
     @abstractmethod
-    async def execute_udf_locals_outputs(
-        self, udf: Callable[..., Any], /, **args: Any
-    ) -> dict[str, LocalTables]:
+    async def execute_udf_locals_outputs(self, udf: Callable[..., Any], /, **args: Any) -> dict[str, LocalTables]:
         """Run a UDF with several outputs on every participating local node."""
 
     @abstractmethod
@@ -160,9 +156,7 @@ class Runtime(ABC):
         """The rows of a shareable global table, for the flow's result."""
 
     @abstractmethod
-    def report_progress(
-        self, message: str, *, iteration: int | None = None, total: int | None = None
-    ) -> None:
+    def report_progress(self, message: str, *, iteration: int | None = None, total: int | None = None) -> None:
         """Tell the researcher how far the flow is (shown as a live progress bar)."""
 
     @abstractmethod
@@ -188,4 +182,3 @@ class AlgorithmFlow(ABC, Generic[P]):
     @abstractmethod
     async def run(self, rt: Runtime, params: P) -> dict[str, Any]:
         """Compute the result (JSON-like) through ``rt``."""
-

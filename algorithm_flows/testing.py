@@ -11,7 +11,7 @@ import itertools
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -37,16 +37,18 @@ from udf_library import (
     udf_spec,
 )
 
-__all__ = ["InMemoryRuntime", "PrivacyViolation", "TooFewRowsLocally", "run_flow"]
+T = TypeVar("T")
+
+__all__ = ["InMemoryRuntime", "PrivacyViolationError", "TooFewRowsLocallyError", "run_flow"]
 
 GLOBAL = "global"
 
 
-class PrivacyViolation(AssertionError):
+class PrivacyViolationError(AssertionError):
     """A flow tried to move a private table, or a UDF tried to share row-level data."""
 
 
-class TooFewRowsLocally(AssertionError):
+class TooFewRowsLocallyError(AssertionError):
     """Every local node had fewer rows than the minimum."""
 
 
@@ -82,7 +84,7 @@ class InMemoryRuntime(Runtime):
             self._tables[(node_id, name)] = _Stored(bundle, False, bundle.num_rows)
             parts[node_id] = name
         if not parts:
-            raise TooFewRowsLocally("no local node has enough rows")
+            raise TooFewRowsLocallyError("no local node has enough rows")
         self._data = LocalTables(parts)
 
     @property
@@ -105,9 +107,7 @@ class InMemoryRuntime(Runtime):
         outputs = await self.execute_udf_global_outputs(udf, **args)
         return _single(udf, outputs)
 
-    async def execute_udf_global_outputs(
-        self, udf: Callable[..., Any], /, **args: Any
-    ) -> dict[str, GlobalTable]:
+    async def execute_udf_global_outputs(self, udf: Callable[..., Any], /, **args: Any) -> dict[str, GlobalTable]:
         tables = {k: v.name for k, v in args.items() if isinstance(v, GlobalTable)}
         _reject_foreign(args, LocalTables, "global")
         names = self._run(GLOBAL, udf, tables, args)
@@ -117,9 +117,7 @@ class InMemoryRuntime(Runtime):
         outputs = await self.execute_udf_locals_outputs(udf, **args)
         return _single(udf, outputs)
 
-    async def execute_udf_locals_outputs(
-        self, udf: Callable[..., Any], /, **args: Any
-    ) -> dict[str, LocalTables]:
+    async def execute_udf_locals_outputs(self, udf: Callable[..., Any], /, **args: Any) -> dict[str, LocalTables]:
         _reject_foreign(args, GlobalTable, "local")
         per_node: dict[str, dict[str, str]] = {}
         for node_id in self._data.node_ids:
@@ -128,10 +126,7 @@ class InMemoryRuntime(Runtime):
             for out, name in self._run(node_id, udf, tables, args).items():
                 per_node.setdefault(out, {})[node_id] = name
         first = self._data.node_ids[0]
-        return {
-            out: LocalTables(parts, self._columns(first, parts[first]))
-            for out, parts in per_node.items()
-        }
+        return {out: LocalTables(parts, self._columns(first, parts[first])) for out, parts in per_node.items()}
 
     async def create_remote_global_to_locals(self, table: GlobalTable) -> LocalTables:
         stored = self._shareable(GLOBAL, table.name)
@@ -144,9 +139,7 @@ class InMemoryRuntime(Runtime):
 
     async def create_remote_and_merge_global(self, tables: LocalTables) -> GlobalTable:
         bundles = [self._shareable(n, tables.tables[n]).bundle for n in tables.node_ids]
-        merged = ArrayBundle(
-            {c: np.concatenate([b[c] for b in bundles]) for c in bundles[0].names}
-        )
+        merged = ArrayBundle({c: np.concatenate([b[c] for b in bundles]) for c in bundles[0].names})
         name = self._new_name("merged")
         self._tables[(GLOBAL, name)] = _Stored(merged, True, None)
         return GlobalTable(name, self._columns(GLOBAL, name))
@@ -154,9 +147,7 @@ class InMemoryRuntime(Runtime):
     async def read_global(self, table: GlobalTable) -> ArrayBundle:
         return self._shareable(GLOBAL, table.name).bundle
 
-    def report_progress(
-        self, message: str, *, iteration: int | None = None, total: int | None = None
-    ) -> None:
+    def report_progress(self, message: str, *, iteration: int | None = None, total: int | None = None) -> None:
         self.progress.append(message)
 
     def expose(self, name: str, tables: LocalTables) -> None:
@@ -177,7 +168,7 @@ class InMemoryRuntime(Runtime):
                 stored = self._tables[(node_id, tables[item.name])]
                 if stored.private_rows is not None:
                     if stored.private_rows < self.min_rows:
-                        raise PrivacyViolation(f"{spec.name}: private input under min rows")
+                        raise PrivacyViolationError(f"{spec.name}: private input under min rows")
                     private_rows.append(stored.private_rows)
                 kwargs[item.name] = stored.bundle
             else:
@@ -197,22 +188,18 @@ class InMemoryRuntime(Runtime):
             if not isinstance(bundle, ArrayBundle):
                 raise TypeError(f"{spec.name}: output {output.name!r} is not an ArrayBundle")
             if output.shared and node_id != GLOBAL:
-                problem = shareable_output_problem(
-                    output.name, bundle.num_rows, derived_rows, self.max_shareable_rows
-                )
+                problem = shareable_output_problem(output.name, bundle.num_rows, derived_rows, self.max_shareable_rows)
                 if problem:
-                    raise PrivacyViolation(problem)
+                    raise PrivacyViolationError(problem)
             name = self._new_name(output.name)
-            self._tables[(node_id, name)] = _Stored(
-                bundle, output.shared, None if output.shared else derived_rows
-            )
+            self._tables[(node_id, name)] = _Stored(bundle, output.shared, None if output.shared else derived_rows)
             names[output.name] = name
         return names
 
     def _shareable(self, node_id: str, name: str) -> _Stored:
         stored = self._tables[(node_id, name)]
         if not stored.is_shared:
-            raise PrivacyViolation(f"table {name!r} on {node_id} is private")
+            raise PrivacyViolationError(f"table {name!r} on {node_id} is private")
         return stored
 
     def _columns(self, node_id: str, name: str) -> tuple[Column, ...]:
@@ -263,7 +250,7 @@ def _drop_missing(bundle: ArrayBundle) -> ArrayBundle:
     return bundle.take(keep)
 
 
-def _single(udf: Callable[..., Any], outputs: dict[str, Any]) -> Any:
+def _single(udf: Callable[..., Any], outputs: dict[str, T]) -> T:
     if len(outputs) != 1:
         raise TypeError(f"{udf_spec(udf).name} has {len(outputs)} outputs; use the *_outputs call")
     return next(iter(outputs.values()))

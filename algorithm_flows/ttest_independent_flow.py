@@ -20,18 +20,14 @@ class TTestIndependentParams:
 
     groupA: str = param(doc="level of x forming group A")
     groupB: str = param(doc="level of x forming group B")
-    alt_hypothesis: str = param(
-        "two-sided", doc="alternative hypothesis on mean(A) - mean(B)", choices=ALTERNATIVES
-    )
+    alt_hypothesis: str = param("two-sided", doc="alternative hypothesis on mean(A) - mean(B)", choices=ALTERNATIVES)
     alpha: float = param(
         0.05,
         doc="significance level; accepted for MIP front ends (intervals are 95%, as in MIP)",
         minimum=0.0,
         maximum=1.0,
     )
-    equal_var: bool = param(
-        True, doc="true: Student's test with pooled variance; false: Welch's test"
-    )
+    equal_var: bool = param(True, doc="true: Student's test with pooled variance; false: Welch's test")
 
 
 class TTestIndependentFlow(AlgorithmFlow[TTestIndependentParams]):
@@ -40,18 +36,14 @@ class TTestIndependentFlow(AlgorithmFlow[TTestIndependentParams]):
     name = "ttest_independent"
     label = "Independent two-sample t-test"
     params_type = TTestIndependentParams
-    y = VariableRule(
-        types=frozenset({"int", "real"}), is_categorical=False, min_count=1, max_count=1
-    )
+    y = VariableRule(types=frozenset({"int", "real"}), is_categorical=False, min_count=1, max_count=1)
     x = VariableRule(is_categorical=True, min_count=1, max_count=1)
 
     async def run(self, rt: Runtime, params: TTestIndependentParams) -> dict[str, Any]:
         [y] = rt.inputdata.y
         [x] = rt.inputdata.x
         if params.groupA == params.groupB:
-            raise InvalidParametersError(
-                [f"groupA and groupB must differ, both are {params.groupA!r}"]
-            )
+            raise InvalidParametersError([f"groupA and groupB must differ, both are {params.groupA!r}"])
         local = await rt.execute_udf_locals(
             ttest_udfs.local_group_moments,
             data=rt.data,

@@ -38,9 +38,7 @@ class TTestOnesampleFlow(AlgorithmFlow[TTestOnesampleParams]):
     name = "ttest_onesample"
     label = "One-sample t-test"
     params_type = TTestOnesampleParams
-    y = VariableRule(
-        types=frozenset({"int", "real"}), is_categorical=False, min_count=1, max_count=1
-    )
+    y = VariableRule(types=frozenset({"int", "real"}), is_categorical=False, min_count=1, max_count=1)
 
     async def run(self, rt: Runtime, params: TTestOnesampleParams) -> dict[str, Any]:
         [column] = rt.inputdata.y

@@ -19,9 +19,7 @@ _NUMERIC = frozenset({"int", "real"})
 class TTestPairedParams:
     """Parameters of the paired t-test; names follow the MIP front end."""
 
-    alt_hypothesis: str = param(
-        "two-sided", doc="alternative hypothesis on the mean of x - y", choices=ALTERNATIVES
-    )
+    alt_hypothesis: str = param("two-sided", doc="alternative hypothesis on the mean of x - y", choices=ALTERNATIVES)
     alpha: float = param(
         0.05,
         doc="significance level; accepted for MIP front ends (intervals are 95%, as in MIP)",
@@ -45,14 +43,10 @@ class TTestPairedFlow(AlgorithmFlow[TTestPairedParams]):
     async def run(self, rt: Runtime, params: TTestPairedParams) -> dict[str, Any]:
         [y] = rt.inputdata.y
         [x] = rt.inputdata.x
-        local = await rt.execute_udf_locals(
-            ttest_udfs.local_paired_moments, data=rt.data, first=x, second=y
-        )
+        local = await rt.execute_udf_locals(ttest_udfs.local_paired_moments, data=rt.data, first=x, second=y)
         merged = await rt.create_remote_and_merge_global(local)
         result = await rt.read_global(
-            await rt.execute_udf_global(
-                ttest_udfs.global_paired, moments=merged, alternative=params.alt_hypothesis
-            )
+            await rt.execute_udf_global(ttest_udfs.global_paired, moments=merged, alternative=params.alt_hypothesis)
         )
         return {
             "n_obs": int(result["n_obs"][0]),

@@ -40,7 +40,7 @@ _TYPES: dict[pa.DataType, int] = {
     pa.string(): common_pb2.COLUMN_TYPE_TEXT,
     pa.bool_(): common_pb2.COLUMN_TYPE_BOOL,
 }
-_NAMES = {
+_NAMES: dict[int, str] = {
     common_pb2.COLUMN_TYPE_INT: "int",
     common_pb2.COLUMN_TYPE_REAL: "real",
     common_pb2.COLUMN_TYPE_TEXT: "text",
@@ -61,9 +61,7 @@ def decode_schema(data: bytes) -> pa.Schema:
         raise InvalidRequestError(f"not an Arrow IPC schema: {exc}") from exc
 
 
-def encode_batches(
-    batches: Iterable[pa.RecordBatch], chunk_bytes: int = DEFAULT_CHUNK_BYTES
-) -> Iterator[bytes]:
+def encode_batches(batches: Iterable[pa.RecordBatch], chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> Iterator[bytes]:
     """Re-slice ``batches`` into IPC record-batch messages of about ``chunk_bytes`` each."""
     chunk_bytes = max(1024, min(chunk_bytes, MAX_MESSAGE_BYTES // 2))
     for batch in batches:
@@ -130,7 +128,7 @@ def table_columns(schema: pa.Schema) -> list[common_pb2.Column]:
 
 def type_name(column_type_value: int) -> str:
     """int, real, text or bool for a ``ColumnType`` value."""
-    return _NAMES.get(column_type_value, "unspecified")
+    return _NAMES.get(int(column_type_value), "unspecified")
 
 
 def bundle_to_arrow(bundle: ArrayBundle) -> pa.Table:
@@ -154,7 +152,7 @@ def arrow_to_bundle(table: pa.Table) -> ArrayBundle:
     return ArrayBundle(columns)
 
 
-def _to_numpy(name: str, array: pa.Array) -> np.ndarray:
+def _to_numpy(name: str, array: pa.Array) -> Any:
     data_type = array.type
     if pa.types.is_integer(data_type):
         if array.null_count:
@@ -168,10 +166,6 @@ def _to_numpy(name: str, array: pa.Array) -> np.ndarray:
         return array.to_numpy(zero_copy_only=False)
     if pa.types.is_null(data_type):
         return np.array([None] * len(array), dtype=object)
-    if (
-        pa.types.is_string(data_type)
-        or pa.types.is_large_string(data_type)
-        or pa.types.is_string_view(data_type)
-    ):
+    if pa.types.is_string(data_type) or pa.types.is_large_string(data_type) or pa.types.is_string_view(data_type):
         return np.array(array.to_pylist(), dtype=object)
     raise InvalidRequestError(f"column {name!r} has unsupported type {data_type}")

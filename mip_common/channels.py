@@ -70,7 +70,11 @@ async def start_server(
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+        [
+            *names,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ],
         server,
     )
     if credentials is None:
@@ -85,9 +89,7 @@ async def start_server(
     return ServingServer(server, port, health_servicer)
 
 
-def open_channel(
-    address: str, *, credentials: grpc.ChannelCredentials | None = None
-) -> grpc.aio.Channel:
+def open_channel(address: str, *, credentials: grpc.ChannelCredentials | None = None) -> grpc.aio.Channel:
     """An async channel to ``address`` with keepalive and fast reconnects."""
     if credentials is None:
         return grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS)

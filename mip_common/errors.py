@@ -1,19 +1,19 @@
 """Errors mip-mesh raises on purpose, each with the reason code it carries on the wire.
 
-    MipError
-    ├── InvalidRequestError        INVALID_ARGUMENT   bad names, arguments, requests
-    ├── NotFoundError              NOT_FOUND          unknown table, UDF, algorithm, data model
-    ├── AlreadyExistsError         ALREADY_EXISTS     a table or dataset that exists
-    ├── PrivacyError               PERMISSION_DENIED  private data asked to leave its node
-    ├── TooFewRowsError            FAILED_PRECONDITION  fewer rows than the node's minimum
-    ├── FailedPreconditionError  FAILED_PRECONDITION  valid, but not now or not here
-    ├── DataRejectedError          FAILED_PRECONDITION  the data cannot support the computation
-    ├── DataLoadError              INVALID_ARGUMENT   a data-model file that does not load
-    ├── NodeUnavailableError       UNAVAILABLE        a node that does not answer
-    ├── DeadlineError              DEADLINE_EXCEEDED  a time budget ran out
-    ├── UnauthenticatedError       UNAUTHENTICATED    no or bad credentials
-    ├── PermissionDeniedError      PERMISSION_DENIED  a caller that may not call this
-    └── InternalError              INTERNAL           a bug: see the server log
+MipError
+├── InvalidRequestError        INVALID_ARGUMENT   bad names, arguments, requests
+├── NotFoundError              NOT_FOUND          unknown table, UDF, algorithm, data model
+├── AlreadyExistsError         ALREADY_EXISTS     a table or dataset that exists
+├── PrivacyError               PERMISSION_DENIED  private data asked to leave its node
+├── TooFewRowsError            FAILED_PRECONDITION  fewer rows than the node's minimum
+├── FailedPreconditionError  FAILED_PRECONDITION  valid, but not now or not here
+├── DataRejectedError          FAILED_PRECONDITION  the data cannot support the computation
+├── DataLoadError              INVALID_ARGUMENT   a data-model file that does not load
+├── NodeUnavailableError       UNAVAILABLE        a node that does not answer
+├── DeadlineError              DEADLINE_EXCEEDED  a time budget ran out
+├── UnauthenticatedError       UNAUTHENTICATED    no or bad credentials
+├── PermissionDeniedError      PERMISSION_DENIED  a caller that may not call this
+└── InternalError              INTERNAL           a bug: see the server log
 """
 
 from __future__ import annotations

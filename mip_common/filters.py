@@ -95,18 +95,14 @@ def quote_column(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def filter_problems(
-    filters: Mapping[str, Any] | None, variables: Mapping[str, VariableInfo]
-) -> list[str]:
+def filter_problems(filters: Mapping[str, Any] | None, variables: Mapping[str, VariableInfo]) -> list[str]:
     """Every reason ``filters`` cannot run, each naming the rule and what to fix; empty if fine."""
     compiler = _Compiler(variables)
     compiler.compile_root(filters)
     return compiler.problems
 
 
-def compile_filters(
-    filters: Mapping[str, Any] | None, variables: Mapping[str, VariableInfo]
-) -> tuple[str, list[Any]]:
+def compile_filters(filters: Mapping[str, Any] | None, variables: Mapping[str, VariableInfo]) -> tuple[str, list[Any]]:
     """``filters`` as a SQL boolean expression with ``?`` placeholders, and its parameters.
 
     No filter (``None``, ``{}`` or a root group without rules) compiles to ``TRUE``.
@@ -156,9 +152,7 @@ def compile_selection(
         elif column in selected:
             problems.append(f"columns: {column!r} is listed twice")
         elif column not in variables:
-            problems.append(
-                f"columns: unknown variable {column!r}; use a CDE code of the data model"
-            )
+            problems.append(f"columns: unknown variable {column!r}; use a CDE code of the data model")
         elif not _COLUMN_NAME.fullmatch(column):
             problems.append(f"columns: {column!r} must match {_COLUMN_NAME.pattern}")
         else:
@@ -213,9 +207,7 @@ class _Compiler:
 
     def _group(self, group: Mapping[str, Any], where: str, depth: int) -> str:
         if depth > MAX_FILTER_DEPTH:
-            self.problems.append(
-                f"{where}: groups nest deeper than {MAX_FILTER_DEPTH} levels; flatten the filter"
-            )
+            self.problems.append(f"{where}: groups nest deeper than {MAX_FILTER_DEPTH} levels; flatten the filter")
             return "TRUE"
         condition = group.get("condition")
         if not isinstance(condition, str) or condition.upper() not in _CONDITIONS:
@@ -247,22 +239,16 @@ class _Compiler:
             self.problems.append(f"{where}: a filter may hold at most {MAX_FILTER_RULES} rules")
         code = rule.get("id") if rule.get("id") is not None else rule.get("field")
         if "id" in rule and "field" in rule and rule["id"] != rule["field"]:
-            self.problems.append(
-                f"{where}: 'id' {rule['id']!r} and 'field' {rule['field']!r} differ"
-            )
+            self.problems.append(f"{where}: 'id' {rule['id']!r} and 'field' {rule['field']!r} differ")
         operator = rule.get("operator")
         problems_before = len(self.problems)
         variable: VariableInfo | None = None
         if not isinstance(code, str) or not code:
             self.problems.append(f"{where}: needs 'id' (a variable code), got {code!r}")
         elif code not in self.variables:
-            self.problems.append(
-                f"{where}: unknown variable {code!r}; use a CDE code of the data model"
-            )
+            self.problems.append(f"{where}: unknown variable {code!r}; use a CDE code of the data model")
         elif not _COLUMN_NAME.fullmatch(code):
-            self.problems.append(
-                f"{where}: variable code {code!r} must match {_COLUMN_NAME.pattern}"
-            )
+            self.problems.append(f"{where}: variable code {code!r} must match {_COLUMN_NAME.pattern}")
         else:
             variable = self.variables[code]
             if variable.sql_type not in ("int", "real", "text"):
@@ -272,9 +258,7 @@ class _Compiler:
                 )
                 variable = None
         if not isinstance(operator, str) or operator not in OPERATORS:
-            self.problems.append(
-                f"{where}: unknown operator {operator!r}; use one of {sorted(OPERATORS)}"
-            )
+            self.problems.append(f"{where}: unknown operator {operator!r}; use one of {sorted(OPERATORS)}")
             return "TRUE"
         if "type" in rule and rule["type"] is not None and not isinstance(rule["type"], str):
             self.problems.append(f"{where}: 'type' must be a string, got {rule['type']!r}")
@@ -325,24 +309,18 @@ class _Compiler:
         bound: Any
         if variable.sql_type == "text":
             if not isinstance(value, str):
-                self.problems.append(
-                    f"{label}: {value!r} is not text; {variable.code} is a text variable"
-                )
+                self.problems.append(f"{label}: {value!r} is not text; {variable.code} is a text variable")
                 return None
             bound = value
         elif isinstance(value, bool) or not isinstance(value, int | float):
-            self.problems.append(
-                f"{label}: {value!r} is not a number; {variable.code} is {variable.sql_type}"
-            )
+            self.problems.append(f"{label}: {value!r} is not a number; {variable.code} is {variable.sql_type}")
             return None
         elif not math.isfinite(value):
             self.problems.append(f"{label}: {value!r} is not a finite number")
             return None
         elif variable.sql_type == "int":
             if isinstance(value, float) and not value.is_integer():
-                self.problems.append(
-                    f"{label}: {value!r} is not a whole number; {variable.code} is int"
-                )
+                self.problems.append(f"{label}: {value!r} is not a whole number; {variable.code} is int")
                 return None
             bound = int(value)
             if not _INT64_MIN <= bound <= _INT64_MAX:
@@ -352,13 +330,7 @@ class _Compiler:
             bound = float(value)
         if variable.is_categorical and str(bound) not in variable.enumerations:
             shown = list(variable.enumerations[:20])
-            more = (
-                ""
-                if len(variable.enumerations) <= 20
-                else f" (+{len(variable.enumerations) - 20} more)"
-            )
-            self.problems.append(
-                f"{label}: {value!r} is not a category of {variable.code}; use one of {shown}{more}"
-            )
+            more = "" if len(variable.enumerations) <= 20 else f" (+{len(variable.enumerations) - 20} more)"
+            self.problems.append(f"{label}: {value!r} is not a category of {variable.code}; use one of {shown}{more}")
             return None
         return bound

@@ -29,7 +29,10 @@ async def _abort(context: grpc.aio.ServicerContext[Any, Any], method: str, exc: 
     if isinstance(exc, grpc.aio.AbortError):
         raise exc
     if isinstance(exc, MipError):
-        log.info("request refused", extra={"fields": {"method": method, "reason": exc.reason, "error": exc.message}})
+        log.info(
+            "request refused",
+            extra={"fields": {"method": method, "reason": exc.reason, "error": exc.message}},
+        )
         await context.abort_with_status(to_rich_status(exc))
     log.exception("unhandled error in %s", method)
     await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the server log")

@@ -16,9 +16,7 @@ EXPERIMENT_ID_PATTERN = re.compile(r"[A-Za-z0-9_\-]{1,64}")
 def check_experiment_id(experiment_id: str) -> str:
     """``experiment_id`` if it is usable, else ``InvalidRequestError`` saying what is."""
     if not EXPERIMENT_ID_PATTERN.fullmatch(experiment_id):
-        raise InvalidRequestError(
-            f"experiment_id {experiment_id[:80]!r} must match {EXPERIMENT_ID_PATTERN.pattern}"
-        )
+        raise InvalidRequestError(f"experiment_id {experiment_id[:80]!r} must match {EXPERIMENT_ID_PATTERN.pattern}")
     return experiment_id
 
 

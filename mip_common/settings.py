@@ -22,7 +22,7 @@ T = typing.TypeVar("T")
 
 def build_config(cls: type[T], raw: Mapping[str, Any]) -> T:
     """``cls`` from TOML values or environment strings, each converted to its field's type."""
-    fields = {f.name for f in dataclasses.fields(cls) }  # type: ignore[arg-type]
+    fields = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     if unknown := raw.keys() - fields:
         raise ConfigError(f"unknown settings: {sorted(unknown)}; known: {sorted(fields)}")
     hints = typing.get_type_hints(cls)

@@ -60,9 +60,7 @@ def to_rich_status(exc: errors.MipError) -> grpc.Status:
     info = error_details_pb2.ErrorInfo(reason=exc.reason, domain=DOMAIN, metadata=exc.metadata)
     detail = any_pb2.Any()
     detail.Pack(info)
-    status = status_pb2.Status(
-        code=code_of(exc).value[0], message=exc.message, details=[detail]
-    )
+    status = status_pb2.Status(code=code_of(exc).value[0], message=exc.message, details=[detail])
     return rpc_status.to_status(status)
 
 

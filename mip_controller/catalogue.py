@@ -146,7 +146,10 @@ class CatalogueCache:
             try:
                 return await node.data_catalogue(deadline)
             except MipError as exc:
-                log.warning("catalogue unreachable", extra={"fields": {"node": node.node_id, "error": exc.message}})
+                log.warning(
+                    "catalogue unreachable",
+                    extra={"fields": {"node": node.node_id, "error": exc.message}},
+                )
                 return exc
 
         answers = await asyncio.gather(*(ask(n) for n in self._nodes))

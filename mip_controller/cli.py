@@ -51,8 +51,17 @@ def _parser() -> argparse.ArgumentParser:
     up = federation.add_parser("up", help="start a federation in the background")
     up.add_argument("--locals", type=int, default=3)
     up.add_argument("--workdir", type=Path, default=Path(".mip/federation"))
-    up.add_argument("--data", type=Path, help="a MIP data-model folder to split across the locals (default: demo data)")
-    up.add_argument("--exclude", action="append", default=None, help="CSV glob to leave out (default *-test.csv)")
+    up.add_argument(
+        "--data",
+        type=Path,
+        help="a MIP data-model folder to split across the locals (default: demo data)",
+    )
+    up.add_argument(
+        "--exclude",
+        action="append",
+        default=None,
+        help="CSV glob to leave out (default *-test.csv)",
+    )
     up.set_defaults(handler=_federation_up)
     down = federation.add_parser("down", help="stop the federation started in --workdir")
     down.add_argument("--workdir", type=Path, default=Path(".mip/federation"))
@@ -64,8 +73,18 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--request", type=Path, help='JSON file {"inputdata": {...}, "parameters": {...}}')
     run.add_argument("--data-model", help="data model code:version")
     run.add_argument("--datasets", help="comma-separated dataset codes")
-    run.add_argument("-y", action="append", default=[], help="dependent variable (repeatable, or comma-separated)")
-    run.add_argument("-x", action="append", default=[], help="independent variable (repeatable, or comma-separated)")
+    run.add_argument(
+        "-y",
+        action="append",
+        default=[],
+        help="dependent variable (repeatable, or comma-separated)",
+    )
+    run.add_argument(
+        "-x",
+        action="append",
+        default=[],
+        help="independent variable (repeatable, or comma-separated)",
+    )
     run.add_argument("--filter", type=Path, help="JSON file with a jQuery-QueryBuilder rule tree")
     run.add_argument("--param", action="append", default=[], help="parameter as key=value (value parsed as JSON)")
     run.add_argument("--json", action="store_true", help="print the result as JSON only")
@@ -85,7 +104,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _controller_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--controller", default=None, help="controller host:port (default: the one `mip federation up` started)"
+        "--controller",
+        default=None,
+        help="controller host:port (default: the one `mip federation up` started)",
     )
 
 
@@ -117,7 +138,9 @@ def _start_federation(workdir: Path, num_locals: int, data: Path | None, exclude
 def _federation_up(args: argparse.Namespace) -> None:
     workdir = args.workdir.resolve()
     if (workdir / "federation.json").exists():
-        raise ValueError(f"a federation is already recorded in {workdir}; run `mip federation down --workdir {args.workdir}`")
+        raise ValueError(
+            f"a federation is already recorded in {workdir}; run `mip federation down --workdir {args.workdir}`"
+        )
     federation = _start_federation(workdir, args.locals, args.data, args.exclude)
     print(federation.controller_address)
 
@@ -129,24 +152,34 @@ def _federation_down(args: argparse.Namespace) -> None:
 
 def _demo(args: argparse.Namespace) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="mip-demo-"))
-    print(f"starting 1 global node, {args.locals} local nodes and the controller in {workdir} ...", flush=True)
+    print(
+        f"starting 1 global node, {args.locals} local nodes and the controller in {workdir} ...",
+        flush=True,
+    )
     started = time.monotonic()
     federation = _start_federation(workdir, args.locals, None, None)
     try:
         print(f"federation up in {time.monotonic() - started:.1f} s; controller at {federation.controller_address}")
         with Controller(federation.controller_address) as controller:
             datasets = controller.datasets()
-            _print_table(["dataset", "data model", "nodes", "rows"], [
-                [d.code, d.data_model, ",".join(d.node_ids), d.row_count] for d in datasets
-            ])
+            _print_table(
+                ["dataset", "data model", "nodes", "rows"],
+                [[d.code, d.data_model, ",".join(d.node_ids), d.row_count] for d in datasets],
+            )
             print(f"\nrunning k-means (k=3) on {', '.join(DEMO_VARIABLES)} across {args.locals} hospitals ...")
             outcome = controller.run(
                 "kmeans",
                 data_model="demo:1.0",
                 datasets=[d.code for d in datasets],
                 y=DEMO_VARIABLES,
-                parameters={"numOfClusters": 3, "numOfIterations": 50, "tolerance": 1e-6, "seed": 7,
-                            "initialMin": 0.0, "initialMax": 50.0},
+                parameters={
+                    "numOfClusters": 3,
+                    "numOfIterations": 50,
+                    "tolerance": 1e-6,
+                    "seed": 7,
+                    "initialMin": 0.0,
+                    "initialMax": 50.0,
+                },
                 on_progress=_progress_printer(),
             )
         _print_outcome(outcome)
@@ -195,8 +228,18 @@ def _run(args: argparse.Namespace) -> None:
             on_progress=None if args.json else _progress_printer(),
         )
     if args.json:
-        print(json.dumps({"step": outcome.step, "algorithm": outcome.algorithm, "result": outcome.result,
-                          "participants": outcome.participants, "exclusions": outcome.exclusions}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "step": outcome.step,
+                    "algorithm": outcome.algorithm,
+                    "result": outcome.result,
+                    "participants": outcome.participants,
+                    "exclusions": outcome.exclusions,
+                },
+                indent=2,
+            )
+        )
     else:
         _print_outcome(outcome)
 
@@ -263,10 +306,18 @@ def _algorithms(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps([json_format.MessageToDict(a) for a in algorithms], indent=2))
         return
-    _print_table(["algorithm", "y", "x", "parameters"], [
-        [a.name, _rule(a.y), _rule(a.x), ", ".join(p.name + ("*" if p.is_required else "") for p in a.parameters)]
-        for a in algorithms
-    ])
+    _print_table(
+        ["algorithm", "y", "x", "parameters"],
+        [
+            [
+                a.name,
+                _rule(a.y),
+                _rule(a.x),
+                ", ".join(p.name + ("*" if p.is_required else "") for p in a.parameters),
+            ]
+            for a in algorithms
+        ],
+    )
     print("(* required)")
 
 
@@ -283,9 +334,10 @@ def _datasets(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps([json_format.MessageToDict(d) for d in datasets], indent=2))
         return
-    _print_table(["dataset", "data model", "nodes", "rows"], [
-        [d.code, d.data_model, ",".join(d.node_ids), d.row_count] for d in datasets
-    ])
+    _print_table(
+        ["dataset", "data model", "nodes", "rows"],
+        [[d.code, d.data_model, ",".join(d.node_ids), d.row_count] for d in datasets],
+    )
 
 
 def _health(args: argparse.Namespace) -> None:
@@ -294,17 +346,18 @@ def _health(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps(json_format.MessageToDict(report), indent=2))
         return
-    _print_table(["node", "role", "state", "address", "p50 ms", "p99 ms", "last error"], [
+    _print_table(
+        ["node", "role", "state", "address", "p50 ms", "p99 ms", "last error"],
         [
-            n.node_id,
-            json_format.MessageToDict(n).get("role", "").removeprefix("NODE_ROLE_").lower(),
-            json_format.MessageToDict(n).get("state", "NODE_STATE_UNSPECIFIED").removeprefix("NODE_STATE_"),
-            n.address,
-            f"{n.latency_p50.ToNanoseconds() / 1e6:.1f}",
-            f"{n.latency_p99.ToNanoseconds() / 1e6:.1f}",
-            n.last_error,
-        ]
-        for n in report.nodes
-    ])
-
-
+            [
+                n.node_id,
+                json_format.MessageToDict(n).get("role", "").removeprefix("NODE_ROLE_").lower(),
+                json_format.MessageToDict(n).get("state", "NODE_STATE_UNSPECIFIED").removeprefix("NODE_STATE_"),
+                n.address,
+                f"{n.latency_p50.ToNanoseconds() / 1e6:.1f}",
+                f"{n.latency_p99.ToNanoseconds() / 1e6:.1f}",
+                n.last_error,
+            ]
+            for n in report.nodes
+        ],
+    )

@@ -1,13 +1,13 @@
 """A typed Python client of the controller, for scripts and notebooks.
 
-    from mip_controller.client import Controller
+from mip_controller.client import Controller
 
-    with Controller("127.0.0.1:50050") as mip:
-        print(mip.datasets())
-        result = mip.run("kmeans", data_model="demo:1.0", datasets=["demo_site1_a"],
-                         y=["hippocampus", "entorhinal"], parameters={"numOfClusters": 3},
-                         on_progress=print)
-        print(result.result["centroids"])
+with Controller("127.0.0.1:50050") as mip:
+    print(mip.datasets())
+    result = mip.run("kmeans", data_model="demo:1.0", datasets=["demo_site1_a"],
+                     y=["hippocampus", "entorhinal"], parameters={"numOfClusters": 3},
+                     on_progress=print)
+    print(result.result["centroids"])
 """
 
 from __future__ import annotations
@@ -58,9 +58,7 @@ class Controller:
     """A connection to a controller. Errors are raised as ``mip_common.errors.MipError`` subclasses."""
 
     def __init__(self, address: str, *, credentials: grpc.ChannelCredentials | None = None) -> None:
-        self._channel = (
-            grpc.secure_channel(address, credentials) if credentials else grpc.insecure_channel(address)
-        )
+        self._channel = grpc.secure_channel(address, credentials) if credentials else grpc.insecure_channel(address)
         self._stub = controller_service_pb2_grpc.ControllerServiceStub(self._channel)
         self.address = address
 
@@ -85,11 +83,17 @@ class Controller:
 
     def data_models(self) -> controller_service_pb2.ListDataModelsResponse:
         """Data models with their variables, and catalogue issues."""
-        return self._unary(self._stub.ListDataModels, controller_service_pb2.ListDataModelsRequest())
+        response: controller_service_pb2.ListDataModelsResponse = self._unary(
+            self._stub.ListDataModels, controller_service_pb2.ListDataModelsRequest()
+        )
+        return response
 
     def health(self) -> controller_service_pb2.HealthReportResponse:
         """Every node's health."""
-        return self._unary(self._stub.HealthReport, controller_service_pb2.HealthReportRequest())
+        report: controller_service_pb2.HealthReportResponse = self._unary(
+            self._stub.HealthReport, controller_service_pb2.HealthReportRequest()
+        )
+        return report
 
     def run(
         self,
@@ -156,7 +160,11 @@ def experiment_step(
     params = struct_pb2.Struct()
     json_format.ParseDict(dict(parameters or {}), params)
     return controller_service_pb2.ExperimentStep(
-        name=name, algorithm=algorithm, inputdata=inputdata, parameters=params, input_from=input_from
+        name=name,
+        algorithm=algorithm,
+        inputdata=inputdata,
+        parameters=params,
+        input_from=input_from,
     )
 
 

@@ -74,9 +74,7 @@ class ControllerConfig:
         return [parse_node(n) for n in self.local_nodes]
 
 
-def load_controller_config(
-    path: Path | None, env: Mapping[str, str] = os.environ
-) -> ControllerConfig:
+def load_controller_config(path: Path | None, env: Mapping[str, str] = os.environ) -> ControllerConfig:
     """Read ``[controller]`` from ``path`` and apply ``MIP_CONTROLLER_<SETTING>`` overrides."""
     raw: dict[str, Any] = dict(tomllib.loads(path.read_text())["controller"]) if path else {}
     prefix = "MIP_CONTROLLER_"

@@ -46,9 +46,7 @@ _CENTRES = np.array(
 )
 _SPREADS = np.array([0.12, 0.08, 2.0])
 _DIAGNOSES = ("AD", "MCI", "CN")
-_DIAGNOSIS_GIVEN_CLUSTER = np.array(
-    [[0.05, 0.15, 0.80], [0.15, 0.70, 0.15], [0.80, 0.15, 0.05], [0.40, 0.40, 0.20]]
-)
+_DIAGNOSIS_GIVEN_CLUSTER = np.array([[0.05, 0.15, 0.80], [0.15, 0.70, 0.15], [0.80, 0.15, 0.05], [0.40, 0.40, 0.20]])
 _AGE_MEANS = np.array([62.0, 70.0, 76.0, 72.0])
 _MALE_VOLUME_SHIFT = np.array([0.15, 0.05, 2.0])
 _COGNITION = {
@@ -187,9 +185,7 @@ def demo_cdes(num_locals: int) -> dict[str, Any]:
     }
 
 
-def write_demo_federation(
-    out_dir: Path, num_locals: int = 3, rows_per_dataset: int = 200, seed: int = 0
-) -> list[Path]:
+def write_demo_federation(out_dir: Path, num_locals: int = 3, rows_per_dataset: int = 200, seed: int = 0) -> list[Path]:
     """Write ``out_dir/local1`` ... ``out_dir/local<num_locals>``; returns those folders.
 
     Each folder holds the shared ``CDEsMetadata.json`` and one CSV per dataset
@@ -225,9 +221,7 @@ def _dataset_rows(rng: np.random.Generator, code: str, site: int, num_rows: int)
     clusters = rng.choice(len(_CENTRES), size=num_rows, p=weights / weights.sum())
     is_male = rng.random(num_rows) < 0.5
     features = (
-        _CENTRES[clusters]
-        + rng.normal(0.0, 1.0, (num_rows, 3)) * _SPREADS
-        + np.outer(is_male, _MALE_VOLUME_SHIFT)
+        _CENTRES[clusters] + rng.normal(0.0, 1.0, (num_rows, 3)) * _SPREADS + np.outer(is_male, _MALE_VOLUME_SHIFT)
     )
     hippocampus, entorhinal, ventricles = features.T
     age = np.clip(np.rint(rng.normal(_AGE_MEANS[clusters], 6.0)), *AGE_RANGE).astype(np.int64)

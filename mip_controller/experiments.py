@@ -90,8 +90,17 @@ class ExperimentRunner:
             results = []
             exposed: dict[str, dict[str, LocalTables]] = {}
             for index, step in enumerate(plan):
-                emit(_event(experiment_id, step_started=controller_service_pb2.StepStarted(
-                    step=step.name, algorithm=step.flow.name, index=index, step_count=len(plan))))
+                emit(
+                    _event(
+                        experiment_id,
+                        step_started=controller_service_pb2.StepStarted(
+                            step=step.name,
+                            algorithm=step.flow.name,
+                            index=index,
+                            step_count=len(plan),
+                        ),
+                    )
+                )
                 result, outputs = await self._run_step(
                     experiment_id, deadline, step, request.node_failure_policy, exposed, emit
                 )
@@ -148,9 +157,7 @@ class ExperimentRunner:
 
     @staticmethod
     def _unknown_datasets(catalogue: Catalogue, inputdata: InputData) -> bool:
-        return any(
-            (inputdata.data_model, d) not in catalogue.dataset_nodes for d in inputdata.datasets
-        )
+        return any((inputdata.data_model, d) not in catalogue.dataset_nodes for d in inputdata.datasets)
 
     async def _run_step(
         self,
@@ -177,9 +184,18 @@ class ExperimentRunner:
             data = await self._select_data(experiment_id, deadline, step, policy, result)
 
         def progress(event: ProgressEvent) -> None:
-            emit(_event(experiment_id, step_progress=controller_service_pb2.StepProgress(
-                step=step.name, message=event.message, iteration=event.iteration,
-                total_iterations=event.total, nodes_done=event.nodes_done)))
+            emit(
+                _event(
+                    experiment_id,
+                    step_progress=controller_service_pb2.StepProgress(
+                        step=step.name,
+                        message=event.message,
+                        iteration=event.iteration,
+                        total_iterations=event.total,
+                        nodes_done=event.nodes_done,
+                    ),
+                )
+            )
 
         runtime = NodeRuntime(
             experiment_id=experiment_id,
@@ -303,5 +319,3 @@ def _event(experiment_id: str, **event: Any) -> controller_service_pb2.RunExperi
     response = controller_service_pb2.RunExperimentResponse(experiment_id=experiment_id, **event)
     response.time.GetCurrentTime()
     return response
-
-

@@ -68,9 +68,10 @@ class LocalFederation:
     def start(self) -> LocalFederation:
         """Start every node, then the controller; return once all serve."""
         self.workdir.mkdir(parents=True, exist_ok=True)
-        for node_id, role, folders in [("global", "global", ()), *[
-            (node_id, "local", folders) for node_id, folders in zip(self.local_ids, self.local_data, strict=True)
-        ]]:
+        for node_id, role, folders in [
+            ("global", "global", ()),
+            *[(node_id, "local", folders) for node_id, folders in zip(self.local_ids, self.local_data, strict=True)],
+        ]:
             self._spawn_node(node_id, role, [str(f) for f in folders])
         for node_id in ["global", *self.local_ids]:
             self._wait_ready(node_id)
@@ -126,7 +127,10 @@ class LocalFederation:
                 return
             process = self._popen.get(name)
             if process is not None and process.poll() is not None:
-                raise FederationError(f"{name} exited with {process.returncode}; see {self.processes[name].log}:\n" + _tail(self.processes[name].log))
+                raise FederationError(
+                    f"{name} exited with {process.returncode}; see {self.processes[name].log}:\n"
+                    + _tail(self.processes[name].log)
+                )
             time.sleep(0.05)
         raise FederationError(f"{name} did not start within {_START_TIMEOUT_S:.0f} s; see {self.processes[name].log}")
 
@@ -139,8 +143,11 @@ class LocalFederation:
         with Path(info.log).open("ab") as out:
             process = subprocess.Popen(
                 [sys.executable, "-m", module, "--config", info.config],
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=os.environ | {"PYTHONUNBUFFERED": "1"}, start_new_session=True,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=os.environ | {"PYTHONUNBUFFERED": "1"},
+                start_new_session=True,
             )
         self._popen[name] = process
         info.pid = process.pid
@@ -188,9 +195,7 @@ def split_data_folder(
     The ``*0.csv`` files go to the first local node, the others round-robin in name order to
     the rest, as in the MIP reference deployment.
     """
-    csvs = sorted(
-        p for p in folder.glob("*.csv") if not any(fnmatch.fnmatch(p.name, g) for g in exclude_globs)
-    )
+    csvs = sorted(p for p in folder.glob("*.csv") if not any(fnmatch.fnmatch(p.name, g) for g in exclude_globs))
     targets = [out_dir / f"local{i + 1}" / folder.name for i in range(num_locals)]
     for target in targets:
         if target.exists():

@@ -79,14 +79,23 @@ class HealthMonitor:
             new = controller_service_pb2.NODE_STATE_UP if is_healthy else controller_service_pb2.NODE_STATE_DEGRADED
             if not is_healthy:
                 state.last_error = (
-                    f"slow heartbeat ({elapsed:.2f} s)" if elapsed >= _SLOW_HEARTBEAT_S
+                    f"slow heartbeat ({elapsed:.2f} s)"
+                    if elapsed >= _SLOW_HEARTBEAT_S
                     else f"database: {state.heartbeat.database_status}"
                 )
         except MipError as exc:
             new = controller_service_pb2.NODE_STATE_DOWN
             state.last_error = exc.message
         if new != state.state:
-            log.info("node state changed", extra={"fields": {"node": node.node_id, "state": controller_service_pb2.NodeState.Name(new)}})
+            log.info(
+                "node state changed",
+                extra={
+                    "fields": {
+                        "node": node.node_id,
+                        "state": controller_service_pb2.NodeState.Name(new),
+                    }
+                },
+            )
             state.state = new
             state.since = time.time()
 
@@ -106,7 +115,9 @@ class HealthMonitor:
             latencies = sorted(node.latencies_s)
             if latencies:
                 health.latency_p50.FromNanoseconds(int(statistics.median(latencies) * 1e9))
-                health.latency_p99.FromNanoseconds(int(latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] * 1e9))
+                health.latency_p99.FromNanoseconds(
+                    int(latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] * 1e9)
+                )
             if state.heartbeat is not None:
                 beat = state.heartbeat
                 health.heartbeat.version = beat.version

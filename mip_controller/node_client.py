@@ -46,7 +46,12 @@ class NodeClient:
         await self._channel.close()
 
     async def _call(
-        self, name: str, deadline: float, call: Callable[[float], Awaitable[T]], *, is_retryable: bool = True
+        self,
+        name: str,
+        deadline: float,
+        call: Callable[[float], Awaitable[T]],
+        *,
+        is_retryable: bool = True,
     ) -> T:
         attempt = 0
         while True:
@@ -97,7 +102,11 @@ class NodeClient:
         )
 
     async def create_data_view(
-        self, deadline: float, experiment_id: str, inputdata: common_pb2.InputData, keep_missing: bool
+        self,
+        deadline: float,
+        experiment_id: str,
+        inputdata: common_pb2.InputData,
+        keep_missing: bool,
     ) -> node_service_pb2.CreateDataViewResponse:
         """Build the step's private input table on this node."""
         request = node_service_pb2.CreateDataViewRequest(
@@ -163,7 +172,9 @@ class NodeClient:
     async def heartbeat(self, deadline: float) -> node_service_pb2.HeartbeatResponse:
         """The node's state."""
         return await self._call(
-            "Heartbeat", deadline, lambda t: self._stub.Heartbeat(node_service_pb2.HeartbeatRequest(), timeout=t)
+            "Heartbeat",
+            deadline,
+            lambda t: self._stub.Heartbeat(node_service_pb2.HeartbeatRequest(), timeout=t),
         )
 
     async def data_catalogue(self, deadline: float) -> node_service_pb2.GetDataCatalogueResponse:
@@ -177,7 +188,9 @@ class NodeClient:
     async def list_udfs(self, deadline: float) -> node_service_pb2.ListUDFsResponse:
         """The node's UDFs."""
         return await self._call(
-            "ListUDFs", deadline, lambda t: self._stub.ListUDFs(node_service_pb2.ListUDFsRequest(), timeout=t)
+            "ListUDFs",
+            deadline,
+            lambda t: self._stub.ListUDFs(node_service_pb2.ListUDFsRequest(), timeout=t),
         )
 
 
@@ -203,5 +216,3 @@ async def read_stream_header(
             raise error_from_rpc(err, context=f"node {node.node_id} (GetTableData)") from None
 
     return first.header, batches()
-
-

@@ -7,7 +7,7 @@ import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 
@@ -18,6 +18,8 @@ from mip_common.errors import InvalidRequestError, NodeUnavailableError
 from mip_common.naming import new_table_name
 from mip_controller.node_client import NodeClient, read_stream_header
 from udf_library import ArrayBundle, udf_spec
+
+T = TypeVar("T")
 
 __all__ = ["NodeRuntime", "ProgressEvent", "StepTimings", "gather_first_error"]
 
@@ -86,15 +88,16 @@ class NodeRuntime(Runtime):
     async def execute_udf_global(self, udf: Callable[..., Any], /, **args: Any) -> GlobalTable:
         return _single(udf, await self.execute_udf_global_outputs(udf, **args))
 
-    async def execute_udf_global_outputs(
-        self, udf: Callable[..., Any], /, **args: Any
-    ) -> dict[str, GlobalTable]:
+    async def execute_udf_global_outputs(self, udf: Callable[..., Any], /, **args: Any) -> dict[str, GlobalTable]:
         tables, literals = _split_arguments(args, GlobalTable, LocalTables, "global")
         response = await self._timed(
             self._global,
             self._global.execute_udf(
-                self._deadline, self._experiment_id, udf_spec(udf).name,
-                {k: v.name for k, v in tables.items()}, literals,
+                self._deadline,
+                self._experiment_id,
+                udf_spec(udf).name,
+                {k: v.name for k, v in tables.items()},
+                literals,
             ),
         )
         return {o.output_name: GlobalTable(o.table.name, _columns(o.table)) for o in response.outputs}
@@ -102,9 +105,7 @@ class NodeRuntime(Runtime):
     async def execute_udf_locals(self, udf: Callable[..., Any], /, **args: Any) -> LocalTables:
         return _single(udf, await self.execute_udf_locals_outputs(udf, **args))
 
-    async def execute_udf_locals_outputs(
-        self, udf: Callable[..., Any], /, **args: Any
-    ) -> dict[str, LocalTables]:
+    async def execute_udf_locals_outputs(self, udf: Callable[..., Any], /, **args: Any) -> dict[str, LocalTables]:
         tables, literals = _split_arguments(args, LocalTables, GlobalTable, "local")
         name = udf_spec(udf).name
         node_ids = self._data.node_ids
@@ -113,7 +114,8 @@ class NodeRuntime(Runtime):
             node = self._locals[node_id]
             arguments = {k: _part(v, node_id) for k, v in tables.items()}
             return await self._timed(
-                node, node.execute_udf(self._deadline, self._experiment_id, name, arguments, literals)
+                node,
+                node.execute_udf(self._deadline, self._experiment_id, name, arguments, literals),
             )
 
         responses = await gather_first_error(on(n) for n in node_ids)
@@ -157,9 +159,7 @@ class NodeRuntime(Runtime):
         node_ids = tables.node_ids
         target = new_table_name(self._experiment_id, "merged")
         started = time.monotonic()
-        streams = [
-            (n, self._locals[n].stream_table(self._deadline, tables.tables[n])) for n in node_ids
-        ]
+        streams = [(n, self._locals[n].stream_table(self._deadline, tables.tables[n])) for n in node_ids]
         heads = await gather_first_error(read_stream_header(self._locals[n], call) for n, call in streams)
         schemas = [decode_schema(header.arrow_schema) for header, _ in heads]
         for node_id, schema in zip(node_ids[1:], schemas[1:], strict=True):
@@ -191,9 +191,7 @@ class NodeRuntime(Runtime):
         self.timings.add(self._global.node_id, time.monotonic() - started)
         return arrow_to_bundle(pa.Table.from_batches(collected, schema))
 
-    def report_progress(
-        self, message: str, *, iteration: int | None = None, total: int | None = None
-    ) -> None:
+    def report_progress(self, message: str, *, iteration: int | None = None, total: int | None = None) -> None:
         self._on_progress(ProgressEvent(message, iteration or 0, total or 0, len(self._data.tables)))
 
     def expose(self, name: str, tables: LocalTables) -> None:
@@ -235,7 +233,7 @@ def _split_arguments(
     return tables, literals
 
 
-def _single(udf: Callable[..., Any], outputs: dict[str, Any]) -> Any:
+def _single(udf: Callable[..., Any], outputs: dict[str, T]) -> T:
     if len(outputs) != 1:
         raise TypeError(f"{udf_spec(udf).name} has {len(outputs)} outputs; use the *_outputs call")
     return next(iter(outputs.values()))

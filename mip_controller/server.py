@@ -11,7 +11,7 @@ from grpc_health.v1 import health_pb2
 
 from algorithm_flows import discover_flows
 from mip_common._proto import controller_service_pb2, controller_service_pb2_grpc
-from mip_common.channels import start_server
+from mip_common.channels import ServingServer, start_server
 from mip_controller.catalogue import CatalogueCache
 from mip_controller.config import ControllerConfig
 from mip_controller.experiments import ExperimentRunner
@@ -29,7 +29,12 @@ SERVICE_NAME = controller_service_pb2.DESCRIPTOR.services_by_name["ControllerSer
 async def serve(config: ControllerConfig, *, stop: asyncio.Event | None = None) -> None:
     """Serve until SIGINT/SIGTERM (or ``stop``)."""
     clients = {
-        n.node_id: NodeClient(n.node_id, n.address, concurrency=config.node_concurrency, chunk_bytes=config.chunk_bytes)
+        n.node_id: NodeClient(
+            n.node_id,
+            n.address,
+            concurrency=config.node_concurrency,
+            chunk_bytes=config.chunk_bytes,
+        )
         for n in [config.global_node_address, *config.local_node_addresses]
     }
     global_node = clients[config.global_node_address.node_id]
@@ -43,25 +48,46 @@ async def serve(config: ControllerConfig, *, stop: asyncio.Event | None = None) 
         flows=flows,
         default_timeout_s=config.experiment_timeout_s,
     )
-    serving_ref: list[object] = []
+    serving_ref: list[ServingServer] = []
+    status_updates: set[asyncio.Task[None]] = set()
 
     def follow_health(is_serving: bool) -> None:
+        """The controller's grpc.health status follows the global node's reachability."""
         if serving_ref:
-            status = health_pb2.HealthCheckResponse.SERVING if is_serving else health_pb2.HealthCheckResponse.NOT_SERVING
-            asyncio.ensure_future(serving_ref[0].health.set(SERVICE_NAME, status))  # type: ignore[attr-defined]
+            status = (
+                health_pb2.HealthCheckResponse.SERVING if is_serving else health_pb2.HealthCheckResponse.NOT_SERVING
+            )
+            task = asyncio.create_task(serving_ref[0].health.set(SERVICE_NAME, status))
+            status_updates.add(task)
+            task.add_done_callback(status_updates.discard)
 
     monitor = HealthMonitor(global_node, list(local_nodes.values()), config.health_interval_s, follow_health)
     servicer = ControllerServicer(runner, catalogue, flows, monitor)
     serving = await start_server(
         config.listen_address,
-        [(servicer, controller_service_pb2_grpc.add_ControllerServiceServicer_to_server, SERVICE_NAME)],
+        [
+            (
+                servicer,
+                controller_service_pb2_grpc.add_ControllerServiceServicer_to_server,
+                SERVICE_NAME,
+            )
+        ],
     )
     serving_ref.append(serving)
     monitor.start()
     host = config.listen_address.rsplit(":", 1)[0]
     if config.port_file:
         Path(config.port_file).write_text(str(serving.port))
-    log.info("controller serving", extra={"fields": {"address": f"{host}:{serving.port}", "nodes": len(clients), "algorithms": len(flows)}})
+    log.info(
+        "controller serving",
+        extra={
+            "fields": {
+                "address": f"{host}:{serving.port}",
+                "nodes": len(clients),
+                "algorithms": len(flows),
+            }
+        },
+    )
     print(f"MIP_CONTROLLER_READY {host}:{serving.port}", flush=True)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()

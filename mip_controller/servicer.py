@@ -92,7 +92,11 @@ class ControllerServicer(controller_service_pb2_grpc.ControllerServiceServicer):
             dataset = catalogue.datasets[(model, code)]
             datasets.append(
                 controller_service_pb2.FederatedDataset(
-                    code=code, data_model=model, node_ids=nodes, row_count=dataset.row_count, label=dataset.label
+                    code=code,
+                    data_model=model,
+                    node_ids=nodes,
+                    row_count=dataset.row_count,
+                    label=dataset.label,
                 )
             )
         return controller_service_pb2.ListDatasetsResponse(datasets=datasets, issues=catalogue.issues)
@@ -132,5 +136,3 @@ def _value(value: Any) -> struct_pb2.Value:
     holder = struct_pb2.Struct()
     holder.update({"v": value})
     return holder.fields["v"]
-
-

@@ -49,9 +49,7 @@ async def _load(address: str, folder: str, exclude: list[str]) -> None:
         stub = node_service_pb2_grpc.NodeServiceStub(channel)
         try:
             response = await stub.LoadDataModel(
-                node_service_pb2.LoadDataModelRequest(
-                    folder=str(Path(folder).resolve()), exclude_globs=exclude
-                ),
+                node_service_pb2.LoadDataModelRequest(folder=str(Path(folder).resolve()), exclude_globs=exclude),
                 timeout=600,
             )
         except grpc.RpcError as err:

@@ -37,7 +37,10 @@ def _load_start_folders(config: NodeConfig, db: Database) -> None:
             spec, loaded = load_folder(db, Path(folder), config.exclude_globs)
             log.info("data loaded", extra={"fields": {"data_model": spec.key, "datasets": len(loaded)}})
         except AlreadyExistsError as exc:
-            log.info("data already loaded, skipped", extra={"fields": {"folder": folder, "why": exc.message}})
+            log.info(
+                "data already loaded, skipped",
+                extra={"fields": {"folder": folder, "why": exc.message}},
+            )
 
 
 async def serve(config: NodeConfig, *, stop: asyncio.Event | None = None) -> None:

@@ -16,7 +16,14 @@ import pyarrow as pa
 from google.protobuf import json_format
 
 from mip_common._proto import common_pb2, node_service_pb2, node_service_pb2_grpc
-from mip_common.arrow_chunks import decode_batch, decode_schema, encode_batches, encode_schema, normalize_table, table_columns
+from mip_common.arrow_chunks import (
+    decode_batch,
+    decode_schema,
+    encode_batches,
+    encode_schema,
+    normalize_table,
+    table_columns,
+)
 from mip_common.errors import (
     FailedPreconditionError,
     InvalidRequestError,
@@ -25,11 +32,11 @@ from mip_common.errors import (
     TooFewRowsError,
 )
 from mip_common.filters import FilterVariable, compile_selection
+from mip_common.naming import check_experiment_id, new_table_name
 from mip_common.version import VERSION
 from mip_node.config import NodeConfig
 from mip_node.data_models import DataModelSpec, data_catalogue, load_folder
 from mip_node.db import Database, Privacy, TableMeta
-from mip_common.naming import check_experiment_id, new_table_name
 from mip_node.udf_executor import UdfExecutor
 from mip_node.workers import WorkerPool
 from udf_library import UdfSpec
@@ -45,9 +52,7 @@ _END = object()
 class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
     """Serves one node's NodeService; every blocking call goes through the worker pool."""
 
-    def __init__(
-        self, config: NodeConfig, db: Database, udfs: dict[str, UdfSpec], workers: WorkerPool
-    ) -> None:
+    def __init__(self, config: NodeConfig, db: Database, udfs: dict[str, UdfSpec], workers: WorkerPool) -> None:
         self._config = config
         self._db = db
         self._udfs = udfs
@@ -108,7 +113,11 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
                 await _put(pending, decode_batch(schema, message.arrow_batch), insert)
             await _put(pending, _END, insert)
         except BaseException as exc:
-            await _put(pending, exc if isinstance(exc, Exception) else InvalidRequestError("cancelled"), insert)
+            await _put(
+                pending,
+                exc if isinstance(exc, Exception) else InvalidRequestError("cancelled"),
+                insert,
+            )
             await asyncio.gather(insert, return_exceptions=True)
             raise
         return await insert
@@ -167,17 +176,16 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
                         node_service_pb2.UDFParameter(name=i.name, type=i.type, is_optional=i.is_optional)
                         for i in spec.inputs
                     ],
-                    outputs=[
-                        node_service_pb2.UDFOutputSpec(name=o.name, is_shareable=o.shared)
-                        for o in spec.outputs
-                    ],
+                    outputs=[node_service_pb2.UDFOutputSpec(name=o.name, is_shareable=o.shared) for o in spec.outputs],
                 )
                 for spec in sorted(self._udfs.values(), key=lambda s: s.name)
             ]
         )
 
     async def ExecuteUDF(
-        self, request: node_service_pb2.ExecuteUDFRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self,
+        request: node_service_pb2.ExecuteUDFRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
     ) -> node_service_pb2.ExecuteUDFResponse:
         self._executor.spec(request.udf_name)
         async with self._once(request.request_id) as cached:
@@ -198,7 +206,10 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
             response = node_service_pb2.ExecuteUDFResponse(outputs=outputs)
             response.compute_duration.FromNanoseconds(int(run.compute_s * 1e9))
             await self._remember(request.request_id, response)
-            log.info("udf ran", extra={"fields": {"udf": request.udf_name, "compute_s": round(run.compute_s, 6)}})
+            log.info(
+                "udf ran",
+                extra={"fields": {"udf": request.udf_name, "compute_s": round(run.compute_s, 6)}},
+            )
             return response
 
     # --- data ---------------------------------------------------------------------------
@@ -236,9 +247,7 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
         stored = self._db.create_table_as_select(meta, sql, params)
         if stored.row_count < self._config.min_rows:
             self._db.drop_tables([name])
-            raise TooFewRowsError(
-                f"the selection has fewer rows than this node's minimum of {self._config.min_rows}"
-            )
+            raise TooFewRowsError(f"the selection has fewer rows than this node's minimum of {self._config.min_rows}")
         counts = self._db.query(
             f'SELECT "{_DATASET}" AS d, count(*) AS n FROM "{name}" GROUP BY 1 ORDER BY 1', []
         ).to_pydict()
@@ -283,7 +292,9 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
         )
 
     async def Heartbeat(
-        self, request: node_service_pb2.HeartbeatRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self,
+        request: node_service_pb2.HeartbeatRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
     ) -> node_service_pb2.HeartbeatResponse:
         datasets = await self._workers.run(self._db.datasets)
         tables = await self._workers.run(self._db.experiment_tables, None)
@@ -386,4 +397,3 @@ def _data_model_proto(spec: DataModelSpec) -> common_pb2.DataModel:
             for v in spec.variables.values()
         ],
     )
-

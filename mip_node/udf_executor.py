@@ -20,11 +20,18 @@ from mip_common.errors import (
 from mip_common.naming import check_experiment_id, new_table_name
 from mip_node.config import NodeConfig
 from mip_node.db import Database, Privacy, TableMeta
-from udf_library import ArrayBundle, UdfInputError, UdfSpec, coerce_literal, shareable_output_problem
+from udf_library import (
+    ArrayBundle,
+    UdfInputError,
+    UdfSpec,
+    coerce_literal,
+    shareable_output_problem,
+)
 
 __all__ = ["UdfExecutor", "UdfRun"]
 
 log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True, slots=True)
 class UdfRun:
@@ -98,9 +105,7 @@ class UdfExecutor:
             outputs.append((output.name, self._db.create_table(meta, table.schema, table.to_batches())))
         return UdfRun(outputs, compute_s)
 
-    def _check_argument_names(
-        self, spec: UdfSpec, tables: Mapping[str, str], literals: Mapping[str, Any]
-    ) -> None:
+    def _check_argument_names(self, spec: UdfSpec, tables: Mapping[str, str], literals: Mapping[str, Any]) -> None:
         problems = []
         by_name = {i.name: i for i in spec.inputs}
         for name in tables:
@@ -127,8 +132,7 @@ class UdfExecutor:
             )
         if meta.private_rows is not None and meta.private_rows < self._config.min_rows:
             raise TooFewRowsError(
-                f"{spec.name}: input {table_name!r} has fewer rows than this node's minimum "
-                f"of {self._config.min_rows}"
+                f"{spec.name}: input {table_name!r} has fewer rows than this node's minimum of {self._config.min_rows}"
             )
         return arrow_to_bundle(self._db.read_table(table_name)), meta.private_rows
 

@@ -44,9 +44,7 @@ def generate(out_dir: Path) -> None:
         out_dir.mkdir(parents=True, exist_ok=True)
         for path in sorted((Path(raw) / "mip" / "v1").iterdir()):
             (out_dir / path.name).write_text(HEADER + _relativize(path.read_text()))
-    (out_dir / "__init__.py").write_text(
-        HEADER + '"""Generated protobuf and gRPC code for package mip.v1."""\n'
-    )
+    (out_dir / "__init__.py").write_text(HEADER + '"""Generated protobuf and gRPC code for package mip.v1."""\n')
 
 
 def _relativize(text: str) -> str:

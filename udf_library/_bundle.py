@@ -31,9 +31,7 @@ class ArrayBundle(Mapping[str, npt.NDArray[Any]]):
             if num_rows is None:
                 num_rows = len(array)
             elif len(array) != num_rows:
-                raise ValueError(
-                    f"column {name!r} has {len(array)} rows but earlier columns have {num_rows}"
-                )
+                raise ValueError(f"column {name!r} has {len(array)} rows but earlier columns have {num_rows}")
             normalized[name] = array
         self._columns = normalized
         self._num_rows = num_rows or 0

@@ -53,10 +53,7 @@ def level_strings(column: npt.NDArray[Any]) -> npt.NDArray[Any]:
         return np.array([None if v is None else str(v) for v in column], dtype=object)
     if column.dtype.kind == "f":
         return np.array(
-            [
-                None if np.isnan(v) else str(int(v)) if float(v).is_integer() else str(v)
-                for v in column
-            ],
+            [None if np.isnan(v) else str(int(v)) if float(v).is_integer() else str(v) for v in column],
             dtype=object,
         )
     return np.array([str(v) for v in column], dtype=object)
@@ -115,9 +112,7 @@ def design_matrix(
         var_levels = [str(v) for v in levels[variable]]
         unknown = set(values.tolist()) - set(var_levels)
         if unknown:
-            raise UdfInputError(
-                f"variable {variable!r} has {len(unknown)} level(s) that the pooled levels lack"
-            )
+            raise UdfInputError(f"variable {variable!r} has {len(unknown)} level(s) that the pooled levels lack")
         columns.extend((values == level).astype(np.float64) for level in var_levels[1:])
     columns.extend(np.asarray(data[name], dtype=np.float64) for name in numerics)
     if not columns:

@@ -94,8 +94,7 @@ def udf(*, outputs: tuple[Output, ...] = (private("result"),)) -> Callable[[F], 
         module = func.__module__.rsplit(".", 1)[-1].removesuffix("_udfs")
         hints = typing.get_type_hints(func)
         inputs = tuple(
-            _input_of(func.__qualname__, p, hints.get(p.name))
-            for p in inspect.signature(func).parameters.values()
+            _input_of(func.__qualname__, p, hints.get(p.name)) for p in inspect.signature(func).parameters.values()
         )
         doc = inspect.getdoc(func) or ""
         func.__udf_spec__ = UdfSpec(  # type: ignore[attr-defined]

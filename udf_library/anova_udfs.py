@@ -28,9 +28,7 @@ RESIDUALS = "Residuals"
 
 
 @udf(outputs=(shared("moments"),))
-def local_group_moments(
-    data: ArrayBundle, column: str, group_column: str, levels: list[str]
-) -> ArrayBundle:
+def local_group_moments(data: ArrayBundle, column: str, group_column: str, levels: list[str]) -> ArrayBundle:
     """Count, mean and M2 of ``column`` for each of ``levels`` of ``group_column`` (one row)."""
     values = data[column].astype(np.float64)
     groups = _as_text(data[group_column])
@@ -73,9 +71,7 @@ def global_oneway(moments: ArrayBundle, levels: list[str]) -> tuple[ArrayBundle,
     distribution.
     """
     pooled = [_pool(moments, str(j)) for j in range(len(levels))]
-    observed = sorted(
-        (level, n, mean, m2) for level, (n, mean, m2) in zip(levels, pooled, strict=True) if n > 0
-    )
+    observed = sorted((level, n, mean, m2) for level, (n, mean, m2) in zip(levels, pooled, strict=True) if n > 0)
     if len(observed) < 2:
         raise UdfInputError("one-way ANOVA needs at least two observed levels of the factor")
     names = [o[0] for o in observed]
@@ -90,9 +86,7 @@ def global_oneway(moments: ArrayBundle, levels: list[str]) -> tuple[ArrayBundle,
     df_explained = k - 1.0
     df_residual = n_obs - k
     if df_residual <= 0 or not ss_residual > 0:
-        raise UdfInputError(
-            "one-way ANOVA needs more rows than levels and some spread within groups"
-        )
+        raise UdfInputError("one-way ANOVA needs more rows than levels and some spread within groups")
     ms_explained = ss_explained / df_explained
     ms_residual = ss_residual / df_residual
     f_stat = ms_explained / ms_residual
@@ -145,11 +139,7 @@ def global_twoway(
     """
     if sstype not in (1, 2):
         raise UdfInputError(f"sstype must be 1 or 2, got {sstype}")
-    cells = [
-        (i, j, *_pool(moments, f"{i}_{j}"))
-        for i in range(len(levels_a))
-        for j in range(len(levels_b))
-    ]
+    cells = [(i, j, *_pool(moments, f"{i}_{j}")) for i in range(len(levels_a)) for j in range(len(levels_b))]
     cells = [c for c in cells if c[2] > 0]
     if not cells:
         raise UdfInputError("two-way ANOVA has no rows to work on")

@@ -126,9 +126,7 @@ def local_cut_counts(
 
 
 @udf(outputs=(shared("bounds"),))
-def local_split_bounds(
-    data: ArrayBundle, tree: ArrayBundle, splits: ArrayBundle, x: list[str]
-) -> ArrayBundle:
+def local_split_bounds(data: ArrayBundle, tree: ArrayBundle, splits: ArrayBundle, x: list[str]) -> ArrayBundle:
     """Per chosen split: the largest value at or below its cut and the smallest above it.
 
     -inf/+inf when this node has no such row; the global node takes the max/min.
@@ -300,9 +298,7 @@ def global_grow_tree(
         grown.cut[node] = float(splits["value"][i])
         grown.threshold[node] = float(below[i] / 2.0 + above[i] / 2.0)
         grown.left[node] = grown.add(node, True, depth, left, criterion, limits)
-        grown.right[node] = grown.add(
-            node, False, depth, grown.counts[node] - left, criterion, limits
-        )
+        grown.right[node] = grown.add(node, False, depth, grown.counts[node] - left, criterion, limits)
     return grown.bundle(), grown.status()
 
 
@@ -335,10 +331,7 @@ def global_finalize_tree(tree: ArrayBundle) -> ArrayBundle:
             dtype=np.int64,
         ),
         "threshold": np.array(
-            [
-                grown.threshold[o] if s else NO_THRESHOLD
-                for o, s in zip(order, is_split, strict=True)
-            ]
+            [grown.threshold[o] if s else NO_THRESHOLD for o, s in zip(order, is_split, strict=True)]
         ),
         "impurity": np.array([grown.impurity[o] for o in order]),
         "depth": np.array([grown.depth[o] for o in order], dtype=np.int64),
@@ -523,10 +516,7 @@ class _Tree:
         n = float(counts.sum())
         node_impurity = impurity(counts, criterion)
         is_leaf = (
-            (0 <= max_depth <= depth)
-            or n < min_samples_split
-            or n < 2 * min_samples_leaf
-            or node_impurity <= EPSILON
+            (0 <= max_depth <= depth) or n < min_samples_split or n < 2 * min_samples_leaf or node_impurity <= EPSILON
         )
         self.parent.append(parent)
         self.is_left.append(is_left)
@@ -644,9 +634,7 @@ class _Intervals:
         intervals.inside = list(bundle.matrix([f"inside_{c}" for c in range(k)]))
         return intervals
 
-    def add(
-        self, node: int, feature: int, lo: int, hi: int, below: FloatArray, inside: FloatArray
-    ) -> None:
+    def add(self, node: int, feature: int, lo: int, hi: int, below: FloatArray, inside: FloatArray) -> None:
         self.node.append(int(node))
         self.feature.append(int(feature))
         self.lo.append(int(lo))
@@ -661,13 +649,9 @@ class _Intervals:
             if self.inside[i].sum() < 2 or self.hi[i] - self.lo[i] < 2:
                 continue
             node = self.node[i]
-            bound = lower_bound(
-                self.below[i], self.inside[i], tree.counts[node], min_samples_leaf, criterion
-            )
+            bound = lower_bound(self.below[i], self.inside[i], tree.counts[node], min_samples_leaf, criterion)
             if bound < best.value_of(node):
-                kept.add(
-                    node, self.feature[i], self.lo[i], self.hi[i], self.below[i], self.inside[i]
-                )
+                kept.add(node, self.feature[i], self.lo[i], self.hi[i], self.below[i], self.inside[i])
         return kept
 
     def bundle(self) -> ArrayBundle:

@@ -46,9 +46,7 @@ def local_dataset_stats(
     parts = []
     for rows in (np.ones(data.num_rows, dtype=bool), complete):
         records = [
-            _dataset_row(
-                data, rows & (datasets == name), name, numeric, nominal, levels, min_row_count
-            )
+            _dataset_row(data, rows & (datasets == name), name, numeric, nominal, levels, min_row_count)
             for name in dict.fromkeys(datasets[rows])
             if int(np.sum(rows & (datasets == name))) >= min_row_count
         ]
@@ -92,9 +90,7 @@ def global_all_datasets(
         row |= _sums(stats, key, reported)
         for j in range(len(levels[name])):
             row[f"{key}_count_{j}"] = int(stats[f"{key}_count_{j}"][reported].sum())
-    return ArrayBundle(
-        {k: np.array([v], dtype=object if isinstance(v, str) else None) for k, v in row.items()}
-    )
+    return ArrayBundle({k: np.array([v], dtype=object if isinstance(v, str) else None) for k, v in row.items()})
 
 
 def _dataset_row(
@@ -158,8 +154,7 @@ def _counts(key: str, num_dtps: int, num_total: int, is_reported: bool) -> dict[
 
 def _sums(stats: ArrayBundle, key: str, reported: npt.NDArray[np.bool_]) -> dict[str, int]:
     return {
-        f"{key}_{name}": int(stats[f"{key}_{name}"][reported].sum())
-        for name in ("num_dtps", "num_na", "num_total")
+        f"{key}_{name}": int(stats[f"{key}_{name}"][reported].sum()) for name in ("num_dtps", "num_na", "num_total")
     }
 
 

@@ -104,9 +104,7 @@ def global_histograms(
             names.append(variable)
             levels.append(str(level))
             prefixes.append(f"g{i}_{j}")
-    table = np.array(
-        [[counts[f"{p}_{k}"].sum() for k in range(num_bins)] for p in prefixes], dtype=np.float64
-    )
+    table = np.array([[counts[f"{p}_{k}"].sum() for k in range(num_bins)] for p in prefixes], dtype=np.float64)
     table[table < min_count] = np.nan
     histograms: dict[str, Any] = {
         "grouping_var": np.array(names, dtype=object),

@@ -47,9 +47,7 @@ def local_calc(data: ArrayBundle, centroids: ArrayBundle, variables: list[str]) 
 
 
 @udf(outputs=(shared("centroids"), shared("stats")))
-def global_calc(
-    sums: ArrayBundle, centroids: ArrayBundle, variables: list[str]
-) -> tuple[ArrayBundle, ArrayBundle]:
+def global_calc(sums: ArrayBundle, centroids: ArrayBundle, variables: list[str]) -> tuple[ArrayBundle, ArrayBundle]:
     """New centroids from the merged per-node sums; an empty cluster keeps its centroid.
 
     ``stats`` holds the largest centroid shift, the rows counted and the SSE against
@@ -65,9 +63,7 @@ def global_calc(
     filled = counts > 0
     new[filled] = totals[filled] / counts[filled, None]
     shift = float(np.max(np.linalg.norm(new - old, axis=1))) if k else 0.0
-    stats = ArrayBundle(
-        {"max_shift": [shift], "rows": [int(counts.sum())], SSE: [float(sums[SSE].sum())]}
-    )
+    stats = ArrayBundle({"max_shift": [shift], "rows": [int(counts.sum())], SSE: [float(sums[SSE].sum())]})
     return _centroid_bundle(new, variables), stats
 
 

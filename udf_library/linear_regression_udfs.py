@@ -51,9 +51,7 @@ def local_moments(
     data: ArrayBundle, y: str, categoricals: list[str], numerics: list[str], levels: dict[str, Any]
 ) -> ArrayBundle:
     """Moments of the design columns (no intercept) and y, as one row."""
-    matrix = np.column_stack(
-        [_design.design_matrix(data, categoricals, numerics, levels), data.matrix([y])]
-    )
+    matrix = np.column_stack([_design.design_matrix(data, categoricals, numerics, levels), data.matrix([y])])
     return _design.moments_row(_design.moments_of(matrix))
 
 
@@ -105,9 +103,7 @@ def local_cv_moments(
     seed: int,
 ) -> ArrayBundle:
     """Per-fold moments of the design columns and y, as one wide row (``f<k>_`` prefixes)."""
-    matrix = np.column_stack(
-        [_design.design_matrix(data, categoricals, numerics, levels), data.matrix([y])]
-    )
+    matrix = np.column_stack([_design.design_matrix(data, categoricals, numerics, levels), data.matrix([y])])
     folds = assign_folds(data.num_rows, n_splits, seed)
     columns: dict[str, Any] = {}
     for fold in range(n_splits):
@@ -208,8 +204,7 @@ class _Fit:
         p_x = len(names)
         if pooled.n <= p_x + 1:
             raise UdfInputError(
-                f"linear regression needs more rows than coefficients: {int(pooled.n)} rows "
-                f"for {p_x + 1} coefficients"
+                f"linear regression needs more rows than coefficients: {int(pooled.n)} rows for {p_x + 1} coefficients"
             )
         sxx = pooled.m2[:p_x, :p_x]
         sxy = pooled.m2[:p_x, p_x]

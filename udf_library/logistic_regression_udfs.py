@@ -64,9 +64,7 @@ def local_newton_step(
 
 
 @udf(outputs=(shared("state"),))
-def global_newton_update(
-    step: ArrayBundle, names: list[str], coefficients: list[float]
-) -> ArrayBundle:
+def global_newton_update(step: ArrayBundle, names: list[str], coefficients: list[float]) -> ArrayBundle:
     """The next Newton iterate from the merged sums; ``max_change`` tells the flow when to stop."""
     beta = np.asarray(coefficients, dtype=np.float64)
     sums = _merged_sums(step, len(beta))
@@ -78,9 +76,7 @@ def global_newton_update(
 
 
 @udf(outputs=(shared("coefficients"), shared("summary")))
-def global_summary(
-    step: ArrayBundle, names: list[str], coefficients: list[float]
-) -> tuple[ArrayBundle, ArrayBundle]:
+def global_summary(step: ArrayBundle, names: list[str], coefficients: list[float]) -> tuple[ArrayBundle, ArrayBundle]:
     """Standard errors, z tests, 95% intervals and fit statistics at the final coefficients."""
     beta = np.asarray(coefficients, dtype=np.float64)
     sums = _merged_sums(step, len(beta))
@@ -245,9 +241,7 @@ def global_cv_metrics(scores: ArrayBundle, n_splits: int) -> ArrayBundle:
 class _Sums:
     """Merged Newton sums: rows, positives, log-likelihood, gradient and Hessian."""
 
-    def __init__(
-        self, n: float, n_pos: float, ll: float, gradient: np.ndarray, hessian: np.ndarray
-    ) -> None:
+    def __init__(self, n: float, n_pos: float, ll: float, gradient: np.ndarray, hessian: np.ndarray) -> None:
         self.n = n
         self.n_pos = n_pos
         self.ll = ll
@@ -269,9 +263,7 @@ def _design_and_target(
     return design, target
 
 
-def _step_sums(
-    design: np.ndarray, target: np.ndarray, beta: np.ndarray, prefix: str = ""
-) -> dict[str, Any]:
+def _step_sums(design: np.ndarray, target: np.ndarray, beta: np.ndarray, prefix: str = "") -> dict[str, Any]:
     eta = design @ beta
     probability = special.expit(eta)
     weights = probability * (1.0 - probability)
@@ -309,9 +301,7 @@ def _merged_sums(step: ArrayBundle, p: int, prefix: str = "") -> _Sums:
 def _check_classes(sums: _Sums) -> None:
     if sums.n_pos == 0 or sums.n_pos == sums.n:
         which = "no" if sums.n_pos == 0 else "every"
-        raise UdfInputError(
-            f"{which} selected row has the positive class: logistic regression needs both classes"
-        )
+        raise UdfInputError(f"{which} selected row has the positive class: logistic regression needs both classes")
 
 
 def _solve(hessian: np.ndarray, gradient: np.ndarray) -> np.ndarray:
@@ -322,10 +312,7 @@ def _solve(hessian: np.ndarray, gradient: np.ndarray) -> np.ndarray:
             "the Hessian became singular: the classes may be perfectly separated by the x variables"
         ) from None
     if not np.all(np.isfinite(step)):
-        raise UdfInputError(
-            "the Newton step is not finite: the classes may be perfectly separated by the x "
-            "variables"
-        )
+        raise UdfInputError("the Newton step is not finite: the classes may be perfectly separated by the x variables")
     return step
 
 

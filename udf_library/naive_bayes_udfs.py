@@ -52,9 +52,7 @@ COUNT = "count"
 
 
 @udf(outputs=(shared("stats"),))
-def local_gaussian_stats(
-    data: ArrayBundle, y: str, x: list[str], classes: list[str]
-) -> ArrayBundle:
+def local_gaussian_stats(data: ArrayBundle, y: str, x: list[str], classes: list[str]) -> ArrayBundle:
     """Per-class count, mean and sum of squared deviations: one wide row.
 
     Means and deviations about the local mean (not raw sums of squares) keep the
@@ -67,9 +65,7 @@ def local_gaussian_stats(
 
 
 @udf(outputs=(shared("model"),))
-def global_gaussian_model(
-    stats: ArrayBundle, x: list[str], classes: list[str], var_smoothing: float
-) -> ArrayBundle:
+def global_gaussian_model(stats: ArrayBundle, x: list[str], classes: list[str], var_smoothing: float) -> ArrayBundle:
     """Pooled per-class means and variances, as scikit-learn's ``GaussianNB`` fits them.
 
     Classes no node holds are dropped (scikit-learn learns only observed classes); every
@@ -181,9 +177,7 @@ def local_gaussian_fold_confusion(
     return _one_row({"confusion": _confusion(fold_of_row, labels, predicted, n_splits, k)})
 
 
-def gaussian_predict(
-    points: FloatArray, theta: FloatArray, var: FloatArray, log_prior: FloatArray
-) -> IntArray:
+def gaussian_predict(points: FloatArray, theta: FloatArray, var: FloatArray, log_prior: FloatArray) -> IntArray:
     """Index of the most likely class of each row, as ``GaussianNB.predict`` computes it."""
     if points.shape[0] == 0:
         return np.zeros(0, dtype=np.int64)
@@ -281,17 +275,12 @@ def local_categorical_fold_counts(
     labels = encode_levels(data[y], classes, y)
     folds = assign_folds(data.num_rows, n_splits, seed)
     k = len(classes)
-    packed: dict[str, npt.NDArray[Any]] = {
-        "n": _cross_counts(folds.astype(np.int64), labels, n_splits, k)
-    }
+    packed: dict[str, npt.NDArray[Any]] = {"n": _cross_counts(folds.astype(np.int64), labels, n_splits, k)}
     for j, name in enumerate(x):
         levels = _levels_of(categories, name)
         codes = encode_levels(data[name], levels, name)
         packed[f"cat{j}"] = np.stack(
-            [
-                _cross_counts(labels[folds == f], codes[folds == f], k, len(levels))
-                for f in range(n_splits)
-            ]
+            [_cross_counts(labels[folds == f], codes[folds == f], k, len(levels)) for f in range(n_splits)]
         )
     return _one_row(packed), ArrayBundle({FOLD: folds})
 
@@ -375,9 +364,7 @@ def local_categorical_fold_confusion(
 
 
 @udf(outputs=(shared("confusion"), shared("metrics")))
-def global_cv_metrics(
-    confusion: ArrayBundle, classes: list[str], n_splits: int
-) -> tuple[ArrayBundle, ArrayBundle]:
+def global_cv_metrics(confusion: ArrayBundle, classes: list[str], n_splits: int) -> tuple[ArrayBundle, ArrayBundle]:
     """Confusion matrices and per-class precision, recall and F1, per fold and over all folds.
 
     Fold ``-1`` is the union of the held-out rows of every fold. Only classes that
@@ -426,9 +413,7 @@ def global_cv_metrics(
             metric_rows["n_obs"].append(int(total))
     cm = ArrayBundle(
         {
-            key: np.array(value, dtype=object)
-            if key == "true"
-            else np.asarray(value, dtype=np.int64)
+            key: np.array(value, dtype=object) if key == "true" else np.asarray(value, dtype=np.int64)
             for key, value in cm_rows.items()
         }
     )
@@ -473,9 +458,7 @@ def _levels_of(categories: dict[str, Any], name: str) -> list[str]:
     return [str(level) for level in levels]
 
 
-def _class_moments(
-    points: FloatArray, labels: IntArray, k: int
-) -> tuple[FloatArray, FloatArray, FloatArray]:
+def _class_moments(points: FloatArray, labels: IntArray, k: int) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Per-class count, mean and sum of squared deviations from that mean."""
     counts = np.bincount(labels, minlength=k).astype(np.float64)
     sums = np.zeros((k, points.shape[1]))
@@ -487,9 +470,7 @@ def _class_moments(
     return counts, means, m2
 
 
-def _merge_moments(
-    counts: FloatArray, means: FloatArray, m2: FloatArray
-) -> tuple[FloatArray, FloatArray, FloatArray]:
+def _merge_moments(counts: FloatArray, means: FloatArray, m2: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Combine per-part moments (axis 0 = part) with Chan et al.'s pairwise formula.
 
     ``counts`` has shape ``(parts, *groups)``; ``means`` and ``m2`` add a last axis of
@@ -512,9 +493,7 @@ def _gaussian_params(
     counts: FloatArray, means: FloatArray, m2: FloatArray, var_smoothing: float
 ) -> tuple[FloatArray, FloatArray, float]:
     """Per-class means and smoothed variances, and the smoothing added."""
-    overall_n, overall_mean, overall_m2 = _merge_moments(
-        counts[:, None], means[:, None], m2[:, None]
-    )
+    overall_n, overall_mean, overall_m2 = _merge_moments(counts[:, None], means[:, None], m2[:, None])
     del overall_mean
     pooled_var = overall_m2[0] / overall_n[0] if overall_n[0] > 0 else np.zeros(means.shape[1])
     epsilon = float(var_smoothing * np.max(pooled_var)) if pooled_var.size else 0.0
@@ -527,12 +506,8 @@ def _cross_counts(first: IntArray, second: IntArray, n_first: int, n_second: int
     return flat.reshape(n_first, n_second).astype(np.int64)
 
 
-def _confusion(
-    folds: npt.NDArray[Any], truth: IntArray, predicted: IntArray, n_splits: int, k: int
-) -> IntArray:
-    flat = np.bincount(
-        (folds.astype(np.int64) * k + truth) * k + predicted, minlength=n_splits * k * k
-    )
+def _confusion(folds: npt.NDArray[Any], truth: IntArray, predicted: IntArray, n_splits: int, k: int) -> IntArray:
+    flat = np.bincount((folds.astype(np.int64) * k + truth) * k + predicted, minlength=n_splits * k * k)
     return flat.reshape(n_splits, k, k).astype(np.int64)
 
 

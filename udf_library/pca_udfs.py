@@ -29,9 +29,7 @@ COMPONENT = "component"
 
 
 @udf(outputs=(shared("moments"),))
-def local_moments(
-    data: ArrayBundle, variables: list[str], transformations: dict[str, Any]
-) -> ArrayBundle:
+def local_moments(data: ArrayBundle, variables: list[str], transformations: dict[str, Any]) -> ArrayBundle:
     """Moments of ``variables`` after their log/exp transformations, as one row.
 
     ``transformations`` maps a variable to its steps in order, e.g. ``{"age": ["log",
@@ -118,24 +116,18 @@ def local_scores(
     return ArrayBundle(columns)
 
 
-def _nonlinear(
-    data: ArrayBundle, variables: list[str], transformations: dict[str, Any]
-) -> np.ndarray:
+def _nonlinear(data: ArrayBundle, variables: list[str], transformations: dict[str, Any]) -> np.ndarray:
     values = data.matrix(variables)
     for j, name in enumerate(variables):
         for step in transformations.get(name, []):
             if step == LOG:
                 if np.any(values[:, j] <= 0):
-                    raise UdfInputError(
-                        f"log transformation needs positive values, and {name!r} has values <= 0"
-                    )
+                    raise UdfInputError(f"log transformation needs positive values, and {name!r} has values <= 0")
                 values[:, j] = np.log(values[:, j])
             elif step == EXP:
                 values[:, j] = np.exp(values[:, j])
             elif step not in TRANSFORMATIONS:
-                raise UdfInputError(
-                    f"unknown transformation {step!r}; known: {list(TRANSFORMATIONS)}"
-                )
+                raise UdfInputError(f"unknown transformation {step!r}; known: {list(TRANSFORMATIONS)}")
     return values
 
 

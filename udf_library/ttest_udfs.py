@@ -49,9 +49,7 @@ def local_paired_moments(data: ArrayBundle, first: str, second: str) -> ArrayBun
 
 
 @udf(outputs=(shared("moments"),))
-def local_group_moments(
-    data: ArrayBundle, column: str, group_column: str, group_a: str, group_b: str
-) -> ArrayBundle:
+def local_group_moments(data: ArrayBundle, column: str, group_column: str, group_a: str, group_b: str) -> ArrayBundle:
     """Moments of ``column`` within group A and within group B of ``group_column``."""
     values = data[column].astype(np.float64)
     groups = np.array([None if g is None else str(g) for g in data[group_column]], dtype=object)
@@ -138,9 +136,7 @@ def global_independent(moments: ArrayBundle, alternative: str, equal_var: bool) 
         se = float(np.sqrt(va + vb))
         df = (va + vb) ** 2 / (va**2 / (n_a - 1.0) + vb**2 / (n_b - 1.0))
     if not se > 0:
-        raise UdfInputError(
-            "the outcome is constant within both groups: the t statistic is undefined"
-        )
+        raise UdfInputError("the outcome is constant within both groups: the t statistic is undefined")
     diff = mean_a - mean_b
     t_value = diff / se
     lower, upper = _interval(diff, se, df, alternative)

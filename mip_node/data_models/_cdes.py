@@ -102,9 +102,7 @@ def parse_cdes(path: Path) -> DataModelSpec:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise DataLoadError(
-            f"{path}: no such file; a data-model folder needs {CDES_FILE}"
-        ) from None
+        raise DataLoadError(f"{path}: no such file; a data-model folder needs {CDES_FILE}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise DataLoadError(f"{path}: cannot be read as UTF-8 text ({exc})") from None
     return parse_cdes_text(text, str(path))
@@ -115,9 +113,7 @@ def parse_cdes_text(text: str, source: str) -> DataModelSpec:
     try:
         root = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise DataLoadError(
-            f"{source}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-        ) from None
+        raise DataLoadError(f"{source}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
     problems: list[str] = []
     if not isinstance(root, dict):
         raise DataLoadError(f"{source}: the root must be an object with code, version, variables")
@@ -126,9 +122,7 @@ def parse_cdes_text(text: str, source: str) -> DataModelSpec:
     if not isinstance(code, str) or not code.strip():
         problems.append("the data model needs a non-empty string 'code'")
     if not isinstance(version, str) or not version.strip():
-        problems.append(
-            f"the data model needs a non-empty string 'version' (e.g. \"0.1\"), got {version!r}"
-        )
+        problems.append(f"the data model needs a non-empty string 'version' (e.g. \"0.1\"), got {version!r}")
     if isinstance(code, str) and ":" in code:
         problems.append(f"the data-model code {code!r} must not contain ':'")
     label = root.get("label", code)
@@ -176,9 +170,7 @@ def parse_cdes_text(text: str, source: str) -> DataModelSpec:
     )
 
 
-def _iter_variables(
-    node: Mapping[str, Any], where: str, depth: int, problems: list[str]
-) -> Iterator[tuple[str, Any]]:
+def _iter_variables(node: Mapping[str, Any], where: str, depth: int, problems: list[str]) -> Iterator[tuple[str, Any]]:
     """Every raw variable of a group tree, depth first, with where it sits."""
     if depth > _MAX_GROUP_DEPTH:
         problems.append(f"{where}: groups nest deeper than {_MAX_GROUP_DEPTH} levels")
@@ -210,10 +202,7 @@ def _parse_variable(raw: Any, where: str, problems: list[str]) -> CdeVariable | 
     before = len(problems)
     code = raw.get("code")
     if not isinstance(code, str) or not _VARIABLE_CODE.fullmatch(code):
-        problems.append(
-            f"{where}: variable 'code' must be a string matching {_VARIABLE_CODE.pattern}, "
-            f"got {code!r}"
-        )
+        problems.append(f"{where}: variable 'code' must be a string matching {_VARIABLE_CODE.pattern}, got {code!r}")
         code = "?"
     sql_type = raw.get("sql_type")
     if sql_type not in SQL_TYPES:
@@ -253,9 +242,7 @@ def _parse_variable(raw: Any, where: str, problems: list[str]) -> CdeVariable | 
     )
 
 
-def _parse_enumerations(
-    raw: Any, where: str, sql_type: Any, problems: list[str]
-) -> tuple[tuple[str, str], ...]:
+def _parse_enumerations(raw: Any, where: str, sql_type: Any, problems: list[str]) -> tuple[tuple[str, str], ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list):
@@ -277,9 +264,7 @@ def _parse_enumerations(
     return tuple(pairs)
 
 
-def _parse_bound(
-    raw: Mapping[str, Any], key: str, where: str, sql_type: Any, problems: list[str]
-) -> float | None:
+def _parse_bound(raw: Mapping[str, Any], key: str, where: str, sql_type: Any, problems: list[str]) -> float | None:
     value = raw.get(key)
     if value is None:
         return None

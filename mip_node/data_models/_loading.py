@@ -89,10 +89,7 @@ def load_folder(
         except DataLoadError as exc:
             failures.append(exc.message)
     if failures:
-        raise DataLoadError(
-            f"{folder}: nothing was loaded; fix these files or exclude them:\n"
-            + "\n".join(failures)
-        )
+        raise DataLoadError(f"{folder}: nothing was loaded; fix these files or exclude them:\n" + "\n".join(failures))
     _refuse_duplicates(folder, spec, checked, db.datasets())
 
     if spec.key not in stored_models:
@@ -106,8 +103,7 @@ def load_folder(
         except AlreadyExistsError as exc:
             done = [d.code for d in loaded]
             raise AlreadyExistsError(
-                f"{item.path.name}: {exc.message}; nothing of this file was loaded "
-                f"(loaded before it: {done})"
+                f"{item.path.name}: {exc.message}; nothing of this file was loaded (loaded before it: {done})"
             ) from None
         loaded.extend(item.datasets)
         log.info(
@@ -133,9 +129,7 @@ def data_catalogue(db: Database) -> tuple[list[DataModelSpec], list[DatasetRecor
     return specs, db.datasets()
 
 
-def _reconcile_with_stored(
-    spec: DataModelSpec, stored_models: dict[str, tuple[str, str]]
-) -> DataModelSpec:
+def _reconcile_with_stored(spec: DataModelSpec, stored_models: dict[str, tuple[str, str]]) -> DataModelSpec:
     """``spec`` with the table the node already uses for it; refuses changed CDEs."""
     if spec.key in stored_models:
         stored_json, table_name = stored_models[spec.key]
@@ -207,9 +201,7 @@ def _parse_rows(path: Path, spec: DataModelSpec, reader: Any) -> _CheckedCsv:
             continue  # a blank line
         line = reader.line_num
         if len(row) != len(header):
-            problems.append(
-                f"{path.name} line {line}: {len(row)} cells, expected {len(header)} (as the header)"
-            )
+            problems.append(f"{path.name} line {line}: {len(row)} cells, expected {len(header)} (as the header)")
             continue
         values: list[Any] = []
         for variable in present:
@@ -218,8 +210,7 @@ def _parse_rows(path: Path, spec: DataModelSpec, reader: Any) -> _CheckedCsv:
                 values.append(_convert(cell, variable))
             except _CellError as exc:
                 problems.append(
-                    f"{path.name} line {line}, column {variable.code!r}: "
-                    f"{_shown(cell)} is not valid; expected {exc}"
+                    f"{path.name} line {line}, column {variable.code!r}: {_shown(cell)} is not valid; expected {exc}"
                 )
                 values.append(None)
         dataset = row[position[DATASET_COLUMN]]
@@ -236,13 +227,8 @@ def _parse_rows(path: Path, spec: DataModelSpec, reader: Any) -> _CheckedCsv:
             + "\n  ".join(shown)
             + (f"\n  and {more} more" if more else "")
         )
-    rows = pa.table(
-        {v.code: pa.array(columns[v.code], type=_ARROW_TYPES[v.sql_type]) for v in present}
-    )
-    records = [
-        DatasetRecord(spec.key, code, count, dataset_labels[code])
-        for code, count in row_counts.items()
-    ]
+    rows = pa.table({v.code: pa.array(columns[v.code], type=_ARROW_TYPES[v.sql_type]) for v in present})
+    records = [DatasetRecord(spec.key, code, count, dataset_labels[code]) for code, count in row_counts.items()]
     return _CheckedCsv(path, records, rows)
 
 
@@ -251,10 +237,7 @@ def _header_problems(header: list[str], spec: DataModelSpec) -> list[str]:
     if duplicates := sorted({name for name in header if header.count(name) > 1}):
         problems.append(f"columns {duplicates} appear more than once")
     if unknown := [name for name in header if name not in spec.variables]:
-        problems.append(
-            f"columns {unknown} are not variables of {spec.key}; "
-            f"remove them or add them to {CDES_FILE}"
-        )
+        problems.append(f"columns {unknown} are not variables of {spec.key}; remove them or add them to {CDES_FILE}")
     if DATASET_COLUMN not in header:
         problems.append(f"no {DATASET_COLUMN!r} column; every row must name its dataset")
     return problems

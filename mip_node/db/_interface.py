@@ -77,18 +77,14 @@ class Database(ABC):
 
     @abstractmethod
     def status(self) -> str:
-        """"ok", or what is wrong."""
+        """ "ok", or what is wrong."""
 
     @abstractmethod
-    def create_table(
-        self, meta: TableMeta, schema: pa.Schema, batches: Iterable[pa.RecordBatch]
-    ) -> TableMeta:
+    def create_table(self, meta: TableMeta, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> TableMeta:
         """Create ``meta.name`` holding ``batches``, all or nothing; returns it with its row count."""
 
     @abstractmethod
-    def create_table_as_select(
-        self, meta: TableMeta, select_sql: str, params: Sequence[Any]
-    ) -> TableMeta:
+    def create_table_as_select(self, meta: TableMeta, select_sql: str, params: Sequence[Any]) -> TableMeta:
         """Create ``meta.name`` from a SELECT with ``?`` placeholders bound to ``params``.
 
         A private table made without ``private_rows`` is row-level data itself: its own
@@ -140,9 +136,7 @@ class Database(ABC):
         """Loaded data models: key -> (CDE JSON, primary table name)."""
 
     @abstractmethod
-    def load_dataset(
-        self, data_model: str, table_name: str, datasets: Sequence[DatasetRecord], rows: pa.Table
-    ) -> None:
+    def load_dataset(self, data_model: str, table_name: str, datasets: Sequence[DatasetRecord], rows: pa.Table) -> None:
         """Append one or more whole datasets' rows and record them, in one transaction."""
 
     @abstractmethod

@@ -65,13 +65,9 @@ class DuckDBDatabase(Database):
             return f"error: {exc}"
         return "ok"
 
-    def create_table(
-        self, meta: TableMeta, schema: pa.Schema, batches: Iterable[pa.RecordBatch]
-    ) -> TableMeta:
+    def create_table(self, meta: TableMeta, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> TableMeta:
         quoted = quote_table(meta.name)
-        columns = ", ".join(
-            f"{quote_identifier(f.name)} {_sql_type(f.name, f.type)}" for f in schema
-        )
+        columns = ", ".join(f"{quote_identifier(f.name)} {_sql_type(f.name, f.type)}" for f in schema)
         with self._cursor() as cur:
             cur.execute("BEGIN TRANSACTION")
             try:
@@ -88,9 +84,7 @@ class DuckDBDatabase(Database):
                 raise
         return self.table_meta(meta.name)
 
-    def create_table_as_select(
-        self, meta: TableMeta, select_sql: str, params: Sequence[Any]
-    ) -> TableMeta:
+    def create_table_as_select(self, meta: TableMeta, select_sql: str, params: Sequence[Any]) -> TableMeta:
         quoted = quote_table(meta.name)
         with self._cursor() as cur:
             cur.execute("BEGIN TRANSACTION")
@@ -99,8 +93,7 @@ class DuckDBDatabase(Database):
                 cur.execute(f"CREATE TABLE {quoted} AS {select_sql}", list(params))
                 if meta.privacy is Privacy.PRIVATE and meta.private_rows is None:
                     cur.execute(
-                        "UPDATE mip_meta.tables SET private_rows = "
-                        f"(SELECT count(*) FROM {quoted}) WHERE name = ?",
+                        f"UPDATE mip_meta.tables SET private_rows = (SELECT count(*) FROM {quoted}) WHERE name = ?",
                         [meta.name],
                     )
                 cur.execute("COMMIT")
@@ -111,15 +104,13 @@ class DuckDBDatabase(Database):
 
     def _claim_name(self, cur: duckdb.DuckDBPyConnection, meta: TableMeta) -> None:
         exists = cur.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' "
-            "AND table_name = ?",
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' AND table_name = ?",
             [meta.name],
         ).fetchone()
         if exists and exists[0]:
             raise AlreadyExistsError(f"table {meta.name!r} already exists")
         cur.execute(
-            "INSERT INTO mip_meta.tables (name, privacy, experiment_id, private_rows) "
-            "VALUES (?, ?, ?, ?)",
+            "INSERT INTO mip_meta.tables (name, privacy, experiment_id, private_rows) VALUES (?, ?, ?, ?)",
             [meta.name, meta.privacy.value, meta.experiment_id, meta.private_rows],
         )
 
@@ -168,9 +159,7 @@ class DuckDBDatabase(Database):
         with self._lock, self._cursor() as cur:
             for name in names:
                 quoted = quote_table(name)
-                row = cur.execute(
-                    "SELECT privacy FROM mip_meta.tables WHERE name = ?", [name]
-                ).fetchone()
+                row = cur.execute("SELECT privacy FROM mip_meta.tables WHERE name = ?", [name]).fetchone()
                 if row is None:
                     continue
                 if row[0] == Privacy.PRIMARY.value:
@@ -194,20 +183,14 @@ class DuckDBDatabase(Database):
 
     def remembered_response(self, request_id: str) -> bytes | None:
         with self._cursor() as cur:
-            row = cur.execute(
-                "SELECT response FROM mip_meta.requests WHERE request_id = ?", [request_id]
-            ).fetchone()
+            row = cur.execute("SELECT response FROM mip_meta.requests WHERE request_id = ?", [request_id]).fetchone()
         return bytes(row[0]) if row else None
 
     def remember_response(self, request_id: str, response: bytes) -> None:
         with self._cursor() as cur:
-            cur.execute(
-                "INSERT OR REPLACE INTO mip_meta.requests VALUES (?, ?)", [request_id, response]
-            )
+            cur.execute("INSERT OR REPLACE INTO mip_meta.requests VALUES (?, ?)", [request_id, response])
 
-    def save_data_model(
-        self, key: str, cdes_json: str, table_name: str, column_types: dict[str, str]
-    ) -> None:
+    def save_data_model(self, key: str, cdes_json: str, table_name: str, column_types: dict[str, str]) -> None:
         columns = ", ".join(
             f"{quote_identifier(name)} {_CDE_TYPES[sql_type]}" for name, sql_type in column_types.items()
         )
@@ -233,9 +216,7 @@ class DuckDBDatabase(Database):
             rows = cur.execute("SELECT key, cdes, table_name FROM mip_meta.data_models").fetchall()
         return {r[0]: (r[1], r[2]) for r in rows}
 
-    def load_dataset(
-        self, data_model: str, table_name: str, datasets: Sequence[DatasetRecord], rows: pa.Table
-    ) -> None:
+    def load_dataset(self, data_model: str, table_name: str, datasets: Sequence[DatasetRecord], rows: pa.Table) -> None:
         quoted = quote_table(table_name)
         names = ", ".join(quote_identifier(n) for n in rows.column_names)
         with self._lock, self._cursor() as cur:

@@ -28,12 +28,7 @@ def partitions(sizes: tuple[int, ...], seed: int = 21) -> dict[str, ArrayBundle]
         drugs = ["p", "q", "r"] if i != 0 else ["p", "q"]  # r missing on local0
         drug = rng.choice(drugs, n)
         sex = rng.choice(["M", "F"], n, p=[0.3, 0.7])
-        score = (
-            rng.normal(0, 1, n)
-            + (drug == "q") * 0.5
-            + (sex == "F") * 0.4
-            + (drug == "r") * (sex == "F")
-        )
+        score = rng.normal(0, 1, n) + (drug == "q") * 0.5 + (sex == "F") * 0.4 + (drug == "r") * (sex == "F")
         parts[f"local{i}"] = ArrayBundle(
             {
                 "dataset": np.array([f"ds{i}"] * n, dtype=object),
@@ -46,9 +41,7 @@ def partitions(sizes: tuple[int, ...], seed: int = 21) -> dict[str, ArrayBundle]
 
 
 def pooled(parts: dict[str, ArrayBundle]) -> pd.DataFrame:
-    return pd.DataFrame(
-        {c: np.concatenate([p[c] for p in parts.values()]) for c in ("score", "drug", "sex")}
-    )
+    return pd.DataFrame({c: np.concatenate([p[c] for p in parts.values()]) for c in ("score", "drug", "sex")})
 
 
 @pytest.mark.parametrize("sstype", [1, 2])
@@ -65,9 +58,7 @@ def test_matches_statsmodels_anova_lm(sstype: int) -> None:
     }
 
     # Act
-    result = run_flow(
-        AnovaFlow, parts, VARIABLES, y=("score",), x=("drug", "sex"), parameters={"sstype": sstype}
-    )
+    result = run_flow(AnovaFlow, parts, VARIABLES, y=("score",), x=("drug", "sex"), parameters={"sstype": sstype})
 
     # Assert
     for theirs, ours in names.items():
@@ -75,9 +66,7 @@ def test_matches_statsmodels_anova_lm(sstype: int) -> None:
         assert result["df"][ours] == int(table.loc[theirs, "df"])
     for theirs in ("C(drug)", "C(sex)", "C(drug):C(sex)"):
         np.testing.assert_allclose(result["f_stat"][names[theirs]], table.loc[theirs, "F"], **TOL)
-        np.testing.assert_allclose(
-            result["f_pvalue"][names[theirs]], table.loc[theirs, "PR(>F)"], **TOL
-        )
+        np.testing.assert_allclose(result["f_pvalue"][names[theirs]], table.loc[theirs, "PR(>F)"], **TOL)
 
 
 def test_empty_cell_counts_no_interaction_degree_of_freedom() -> None:
@@ -90,24 +79,18 @@ def test_empty_cell_counts_no_interaction_degree_of_freedom() -> None:
     main_effects = sm.stats.anova_lm(fit, typ=1)
 
     # Act
-    result = run_flow(
-        AnovaFlow, parts, VARIABLES, y=("score",), x=("drug", "sex"), parameters={"sstype": 1}
-    )
+    result = run_flow(AnovaFlow, parts, VARIABLES, y=("score",), x=("drug", "sex"), parameters={"sstype": 1})
 
     # Assert
     assert result["df"]["drug:sex"] == 1
-    np.testing.assert_allclose(
-        result["sum_sq"]["drug"], main_effects.loc["C(drug)", "sum_sq"], **TOL
-    )
+    np.testing.assert_allclose(result["sum_sq"]["drug"], main_effects.loc["C(drug)", "sum_sq"], **TOL)
 
 
 def test_node_below_min_rows_is_left_out() -> None:
     # Arrange
     parts = partitions((50, 60, 7))
     table = sm.stats.anova_lm(
-        smf.ols(
-            "score ~ C(drug) * C(sex)", data=pooled({k: parts[k] for k in ("local0", "local1")})
-        ).fit(),
+        smf.ols("score ~ C(drug) * C(sex)", data=pooled({k: parts[k] for k in ("local0", "local1")})).fit(),
         typ=2,
     )
 
@@ -115,7 +98,5 @@ def test_node_below_min_rows_is_left_out() -> None:
     result = run_flow(AnovaFlow, parts, VARIABLES, y=("score",), x=("drug", "sex"))
 
     # Assert
-    np.testing.assert_allclose(
-        result["sum_sq"]["Residuals"], table.loc["Residual", "sum_sq"], **TOL
-    )
+    np.testing.assert_allclose(result["sum_sq"]["Residuals"], table.loc["Residual", "sum_sq"], **TOL)
     assert result["df"]["Residuals"] == int(table.loc["Residual", "df"])

@@ -75,8 +75,7 @@ def test_tukey_matches_statsmodels() -> None:
     frame = pooled(parts)
     tukey = pairwise_tukeyhsd(frame["score"], frame["group"])
     pairs = [
-        (str(tukey.groupsunique[i]), str(tukey.groupsunique[j]))
-        for i, j in zip(*np.triu_indices(3, 1), strict=True)
+        (str(tukey.groupsunique[i]), str(tukey.groupsunique[j])) for i, j in zip(*np.triu_indices(3, 1), strict=True)
     ]
 
     # Act

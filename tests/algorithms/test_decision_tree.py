@@ -63,9 +63,7 @@ def pooled(parts: dict[str, ArrayBundle]) -> tuple[np.ndarray, np.ndarray]:
     return points, labels
 
 
-def sklearn_tree(
-    points: np.ndarray, labels: np.ndarray, params: dict[str, Any]
-) -> DecisionTreeClassifier:
+def sklearn_tree(points: np.ndarray, labels: np.ndarray, params: dict[str, Any]) -> DecisionTreeClassifier:
     return DecisionTreeClassifier(random_state=0, **params).fit(points, labels)
 
 
@@ -85,12 +83,8 @@ def assert_no_ties(model: DecisionTreeClassifier, points: np.ndarray, labels: np
             values = points[rows, f][order]
             cumulative = np.cumsum(onehot[order], axis=0)
             positions = np.arange(1, len(values))
-            ok = (
-                (values[1:] > values[:-1]) & (positions >= leaf) & (len(values) - positions >= leaf)
-            )
-            scores.extend(
-                weighted_impurity(cumulative[positions[ok] - 1], cumulative[-1], criterion)
-            )
+            ok = (values[1:] > values[:-1]) & (positions >= leaf) & (len(values) - positions >= leaf)
+            scores.extend(weighted_impurity(cumulative[positions[ok] - 1], cumulative[-1], criterion))
         ranked = np.sort(scores)
         assert ranked[1] - ranked[0] > 1e-9 * max(1.0, ranked[0]), f"tie at node {node}"
 
@@ -137,9 +131,7 @@ def test_tree_equals_sklearn(params: dict[str, Any]) -> None:
     expected = sklearn_tree(points, labels, params)
     assert_no_ties(expected, points, labels)
     # Act
-    result = run_flow(
-        DecisionTreeFlow, parts, VARIABLES, y=("label",), x=FEATURES, parameters=params
-    )
+    result = run_flow(DecisionTreeFlow, parts, VARIABLES, y=("label",), x=FEATURES, parameters=params)
     # Assert
     assert_same_tree(result, expected)
 
@@ -150,9 +142,7 @@ def test_tree_predictions_and_training_metrics_equal_sklearn() -> None:
     points, labels = pooled(parts)
     expected = sklearn_tree(points, labels, {"max_depth": 4})
     # Act
-    result = run_flow(
-        DecisionTreeFlow, parts, VARIABLES, y=("label",), x=FEATURES, parameters={"max_depth": 4}
-    )
+    result = run_flow(DecisionTreeFlow, parts, VARIABLES, y=("label",), x=FEATURES, parameters={"max_depth": 4})
     # Assert
     predicted = expected.predict(points)
     np.testing.assert_array_equal(predict(result, points), predicted)
@@ -177,9 +167,7 @@ def test_tree_keeps_per_row_predictions_on_the_nodes() -> None:
     # Assert
     exposed = rt.exposed["predictions"]
     assert "prediction" not in result
-    got = np.concatenate(
-        [rt._tables[(n, exposed.tables[n])].bundle["prediction"] for n in exposed.node_ids]
-    )
+    got = np.concatenate([rt._tables[(n, exposed.tables[n])].bundle["prediction"] for n in exposed.node_ids])
     np.testing.assert_array_equal(got.astype(str), expected.predict(points))
 
 
@@ -190,9 +178,7 @@ def test_tree_handles_negative_and_large_values() -> None:
     expected = sklearn_tree(points, labels, {"max_depth": 3})
     assert_no_ties(expected, points, labels)
     # Act
-    result = run_flow(
-        DecisionTreeFlow, parts, VARIABLES, y=("label",), x=FEATURES, parameters={"max_depth": 3}
-    )
+    result = run_flow(DecisionTreeFlow, parts, VARIABLES, y=("label",), x=FEATURES, parameters={"max_depth": 3})
     # Assert
     assert_same_tree(result, expected)
 
@@ -205,9 +191,7 @@ def test_tree_leaves_out_a_node_below_min_rows() -> None:
     expected = sklearn_tree(points, labels, {"max_depth": 3})
     assert_no_ties(expected, points, labels)
     # Act
-    result = run_flow(
-        DecisionTreeFlow, parts, VARIABLES, y=("label",), x=FEATURES, parameters={"max_depth": 3}
-    )
+    result = run_flow(DecisionTreeFlow, parts, VARIABLES, y=("label",), x=FEATURES, parameters={"max_depth": 3})
     # Assert
     assert result["n_obs"] == len(labels)
     assert_same_tree(result, expected)
@@ -222,9 +206,7 @@ def test_tree_handles_a_class_missing_on_one_node() -> None:
     expected = sklearn_tree(points, labels, {"max_depth": 3})
     assert_no_ties(expected, points, labels)
     # Act
-    result = run_flow(
-        DecisionTreeFlow, parts, VARIABLES, y=("label",), x=FEATURES, parameters={"max_depth": 3}
-    )
+    result = run_flow(DecisionTreeFlow, parts, VARIABLES, y=("label",), x=FEATURES, parameters={"max_depth": 3})
     # Assert
     assert_same_tree(result, expected)
 
@@ -233,8 +215,7 @@ def test_tree_of_a_single_class_is_one_leaf() -> None:
     # Arrange
     parts = make_partitions((30, 30, 30), seed=6)
     parts = {
-        n: ArrayBundle(dict(b) | {"label": np.array(["mid"] * b.num_rows, dtype=object)})
-        for n, b in parts.items()
+        n: ArrayBundle(dict(b) | {"label": np.array(["mid"] * b.num_rows, dtype=object)}) for n, b in parts.items()
     }
     # Act
     result = run_flow(DecisionTreeFlow, parts, VARIABLES, y=("label",), x=FEATURES)

@@ -39,18 +39,14 @@ def partitions(seed: int = 9, small: str | None = None) -> dict[str, ArrayBundle
             {
                 "dataset": frame["dataset"].to_numpy(dtype=object),
                 "age": frame["age"].to_numpy(),
-                "group": np.array(
-                    [None if pd.isna(g) else g for g in frame["group"]], dtype=object
-                ),
+                "group": np.array([None if pd.isna(g) else g for g in frame["group"]], dtype=object),
             }
         )
     return parts
 
 
 def pooled(parts: dict[str, ArrayBundle]) -> pd.DataFrame:
-    return pd.DataFrame(
-        {c: np.concatenate([p[c] for p in parts.values()]) for c in ("dataset", "age", "group")}
-    )
+    return pd.DataFrame({c: np.concatenate([p[c] for p in parts.values()]) for c in ("dataset", "age", "group")})
 
 
 def record(result: list[dict[str, Any]], variable: str, dataset: str) -> Any:

@@ -26,9 +26,7 @@ VARIABLES = {
 }
 
 
-def make_partitions(
-    sizes: list[int], seed: int = 7, levels_per_node: Any = None
-) -> dict[str, ArrayBundle]:
+def make_partitions(sizes: list[int], seed: int = 7, levels_per_node: Any = None) -> dict[str, ArrayBundle]:
     """Seeded rows per node: y depends on x1, x2 and group, plus noise; means are large."""
     rng = np.random.default_rng(seed)
     parts = {}
@@ -164,5 +162,5 @@ def test_shared_tables_are_aggregates_only() -> None:
     # act
     result = run_flow(LinearRegressionFlow, parts, VARIABLES, y=("y",), x=("x1", "x2", "group"))
 
-    # assert: run_flow raises PrivacyViolation if a shared table had row-level shape
+    # assert: run_flow raises PrivacyViolationError if a shared table had row-level shape
     assert result["n_obs"] == 70

@@ -48,9 +48,7 @@ def make_partitions(
     return parts
 
 
-def pooled_cv(
-    parts: dict[str, ArrayBundle], x: list[str], n_splits: int, seed: int
-) -> dict[str, Any]:
+def pooled_cv(parts: dict[str, ArrayBundle], x: list[str], n_splits: int, seed: int) -> dict[str, Any]:
     """scikit-learn per fold on the pooled rows, folds rebuilt node by node like the nodes do."""
     frame = pd.concat([pd.DataFrame({k: b[k] for k in b.names}) for b in parts.values()])
     folds = np.concatenate([assign_folds(b.num_rows, n_splits, seed) for b in parts.values()])
@@ -91,9 +89,7 @@ def test_federated_folds_equal_pooled_sklearn() -> None:
     params = {"n_splits": 4, "seed": 9}
 
     # act
-    result = run_flow(
-        LinearRegressionCVFlow, parts, VARIABLES, y=("y",), x=("x1", "group"), parameters=params
-    )
+    result = run_flow(LinearRegressionCVFlow, parts, VARIABLES, y=("y",), x=("x1", "group"), parameters=params)
 
     # assert
     assert result["indep_vars"] == ["Intercept", "group[B]", "group[C]", "x1"]
@@ -136,7 +132,5 @@ def test_perfectly_collinear_columns_raise_a_clear_error() -> None:
     parts = make_partitions([60, 60, 60])
 
     # act / assert
-    with pytest.raises(
-        AlgorithmError, match=r"fold 1: .*\['x1', 'x1_copy'\] are perfectly collinear"
-    ):
+    with pytest.raises(AlgorithmError, match=r"fold 1: .*\['x1', 'x1_copy'\] are perfectly collinear"):
         run_flow(LinearRegressionCVFlow, parts, VARIABLES, y=("y",), x=("x1", "x1_copy"))

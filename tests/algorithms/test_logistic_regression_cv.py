@@ -48,9 +48,7 @@ def make_partitions(
     return parts
 
 
-def pooled_cv(
-    parts: dict[str, ArrayBundle], x: list[str], n_splits: int, seed: int
-) -> dict[str, Any]:
+def pooled_cv(parts: dict[str, ArrayBundle], x: list[str], n_splits: int, seed: int) -> dict[str, Any]:
     """Unpenalized scikit-learn logistic regression per fold, folds rebuilt node by node."""
     frame = pd.concat([pd.DataFrame({k: b[k] for k in b.names}) for b in parts.values()])
     folds = np.concatenate([assign_folds(b.num_rows, n_splits, seed) for b in parts.values()])
@@ -61,9 +59,7 @@ def pooled_cv(
     columns += [frame[c].to_numpy(dtype=float) for c in x if not VARIABLES[c].is_categorical]
     design = np.column_stack(columns)
     target = (frame["status"] == "AD").to_numpy().astype(int)
-    metrics: dict[str, list[Any]] = {
-        k: [] for k in ("n_obs", "accuracy", "precision", "recall", "fscore", "auc")
-    }
+    metrics: dict[str, list[Any]] = {k: [] for k in ("n_obs", "accuracy", "precision", "recall", "fscore", "auc")}
     for fold in range(n_splits):
         train, test = folds != fold, folds == fold
         model = LogisticRegression(C=np.inf, tol=1e-10, max_iter=1000)
@@ -137,7 +133,5 @@ def test_perfectly_collinear_columns_raise_a_clear_error() -> None:
     parts = make_partitions([60, 60, 60])
 
     # act / assert
-    with pytest.raises(
-        AlgorithmError, match=r"fold 1: .*\['x1', 'x1_copy'\] are perfectly collinear"
-    ):
+    with pytest.raises(AlgorithmError, match=r"fold 1: .*\['x1', 'x1_copy'\] are perfectly collinear"):
         run(parts, ("x1", "x1_copy"))

@@ -46,9 +46,7 @@ def test_numeric_histogram_matches_numpy_with_small_counts_blanked() -> None:
     expected, edges = np.histogram(pooled(parts, "volume"), bins=12)
 
     # Act
-    result = run_flow(
-        MultipleHistogramsFlow, parts, VARIABLES, y=("volume",), parameters={"bins": 12}
-    )
+    result = run_flow(MultipleHistogramsFlow, parts, VARIABLES, y=("volume",), parameters={"bins": 12})
 
     # Assert
     [overall] = result["histogram"]
@@ -75,9 +73,7 @@ def test_grouped_histograms_follow_the_level_order() -> None:
 
     # Assert
     grouped = result["histogram"][1:]
-    assert [(h["grouping_var"], h["grouping_enum"]) for h in grouped] == [
-        ("group", g) for g in "abc"
-    ]
+    assert [(h["grouping_var"], h["grouping_enum"]) for h in grouped] == [("group", g) for g in "abc"]
     for h in grouped:
         counts, _ = np.histogram(volume[group == h["grouping_enum"]], bins=edges)
         assert h["counts"] == blank(counts, 10)
@@ -106,9 +102,7 @@ def test_threshold_follows_the_runtime_min_rows() -> None:
     expected, _ = np.histogram(pooled(parts, "volume"), bins=30)
 
     # Act
-    result = run_flow(
-        MultipleHistogramsFlow, parts, VARIABLES, y=("volume",), parameters={"bins": 30}, min_rows=1
-    )
+    result = run_flow(MultipleHistogramsFlow, parts, VARIABLES, y=("volume",), parameters={"bins": 30}, min_rows=1)
 
     # Assert
     assert result["histogram"][0]["counts"] == blank(expected, 1)
@@ -121,9 +115,7 @@ def test_node_below_min_rows_is_left_out() -> None:
     expected, edges = np.histogram(kept, bins=10)
 
     # Act
-    result = run_flow(
-        MultipleHistogramsFlow, parts, VARIABLES, y=("volume",), parameters={"bins": 10}
-    )
+    result = run_flow(MultipleHistogramsFlow, parts, VARIABLES, y=("volume",), parameters={"bins": 10})
 
     # Assert
     np.testing.assert_allclose(result["histogram"][0]["bins"], edges, rtol=1e-12)

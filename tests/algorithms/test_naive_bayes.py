@@ -220,12 +220,8 @@ def assert_cv_matches(
 ) -> None:
     classes = sorted(set(labels))
     assert result["classes"] == classes
-    assert (
-        result["confusion_matrix"] == confusion_matrix(labels, predicted, labels=classes).tolist()
-    )
-    precision, recall, f1, support = precision_recall_fscore_support(
-        labels, predicted, labels=classes, zero_division=0
-    )
+    assert result["confusion_matrix"] == confusion_matrix(labels, predicted, labels=classes).tolist()
+    precision, recall, f1, support = precision_recall_fscore_support(labels, predicted, labels=classes, zero_division=0)
     np.testing.assert_allclose(result["precision"], precision, rtol=1e-12)
     np.testing.assert_allclose(result["recall"], recall, rtol=1e-12)
     np.testing.assert_allclose(result["f1"], f1, rtol=1e-12)
@@ -234,10 +230,7 @@ def assert_cv_matches(
     for fold in range(n_splits):
         test = folds == fold
         got = result["folds"][fold]
-        assert (
-            got["confusion_matrix"]
-            == confusion_matrix(labels[test], predicted[test], labels=classes).tolist()
-        )
+        assert got["confusion_matrix"] == confusion_matrix(labels[test], predicted[test], labels=classes).tolist()
         assert got["accuracy"] == pytest.approx(np.mean(labels[test] == predicted[test]), rel=1e-12)
 
 

@@ -160,9 +160,7 @@ def test_transformed_rows_are_exposed_on_their_nodes() -> None:
     data = pooled(parts)
 
     # act
-    _, rt = run_in_memory(
-        PcaWithTransformationFlow, parts, {"data_transformation": {"log": ["b"], "center": ["b"]}}
-    )
+    _, rt = run_in_memory(PcaWithTransformationFlow, parts, {"data_transformation": {"log": ["b"], "center": ["b"]}})
 
     # assert
     rows = exposed_rows(rt, "transformed")

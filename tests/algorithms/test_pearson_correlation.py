@@ -59,9 +59,7 @@ def assert_matches(
                 )
             ]
             expected = [test.statistic, test.pvalue, ci.low, ci.high]
-            np.testing.assert_allclose(
-                actual, expected, rtol=RTOL, atol=ATOL, err_msg=f"{row}~{col}"
-            )
+            np.testing.assert_allclose(actual, expected, rtol=RTOL, atol=ATOL, err_msg=f"{row}~{col}")
 
 
 def test_federated_matrix_equals_pooled_scipy() -> None:
@@ -69,9 +67,7 @@ def test_federated_matrix_equals_pooled_scipy() -> None:
     parts = make_partitions([40, 300, 150])
 
     # act
-    result = run_flow(
-        PearsonCorrelationFlow, parts, VARIABLES, y=tuple(NAMES), parameters={"alpha": 0.05}
-    )
+    result = run_flow(PearsonCorrelationFlow, parts, VARIABLES, y=tuple(NAMES), parameters={"alpha": 0.05})
 
     # assert
     assert result["n_obs"] == 490

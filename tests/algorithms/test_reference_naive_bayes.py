@@ -43,9 +43,7 @@ def dementia() -> tuple[pd.DataFrame, dict[str, Variable]]:
     rows = load_rows(folder)
     variables = load_variables(folder)
     datasets = tuple(sorted(rows[DATASET_COLUMN].unique()))
-    variables[DATASET_COLUMN] = dataclasses.replace(
-        variables[DATASET_COLUMN], enumerations=datasets
-    )
+    variables[DATASET_COLUMN] = dataclasses.replace(variables[DATASET_COLUMN], enumerations=datasets)
     return rows, variables
 
 
@@ -57,9 +55,7 @@ def run_case(flow: type[AlgorithmFlow[Any]], case: dict[str, Any]) -> dict[str, 
     assert inputdata["filters"] is None
     y, x = tuple(inputdata["y"]), tuple(inputdata["x"])
     parts = partitions_for(rows, variables, inputdata["datasets"], [*y, *x])
-    return run_flow(
-        flow, parts, variables, y=y, x=x, parameters=case["input"]["parameters"] or None
-    )
+    return run_flow(flow, parts, variables, y=y, x=x, parameters=case["input"]["parameters"] or None)
 
 
 def case_id(case: dict[str, Any]) -> str:

@@ -46,9 +46,7 @@ TOLERANCES: dict[str, dict[str, tuple[float, float]]] = {
     "pearson_correlation": {"*": (1e-7, 1e-10)},
     "pca": {"*": (1e-7, 1e-10)},
     "pca_with_transformation": {"*": (1e-7, 1e-10)},
-    "logistic_regression": {
-        key: (1e-5, 1e-5) for key in ("stderr", "z_scores", "pvalues", "lower_ci", "upper_ci")
-    },
+    "logistic_regression": {key: (1e-5, 1e-5) for key in ("stderr", "z_scores", "pvalues", "lower_ci", "upper_ci")},
 }
 EXACT = {"n_obs", "df_model", "df_resid"}
 CASES = [
@@ -96,9 +94,7 @@ def _compare(algorithm: str, key: str, actual: Any, expected: Any, path: str) ->
 
 def _align_signs(actual: list[list[float]], expected: list[list[float]]) -> list[list[float]]:
     """Eigenvectors are equal up to sign: flip each to point like the expected one."""
-    return [
-        [-v for v in a] if np.dot(a, e) < 0 else a for a, e in zip(actual, expected, strict=True)
-    ]
+    return [[-v for v in a] if np.dot(a, e) < 0 else a for a, e in zip(actual, expected, strict=True)]
 
 
 @pytest.mark.shared_data
@@ -116,9 +112,7 @@ def test_reference_case(algorithm: str, index: int) -> None:
     expected = dict(case["output"])
 
     # act
-    result = run_flow(
-        flow, parts, variables, y=y, x=x, parameters=case["input"].get("parameters") or {}
-    )
+    result = run_flow(flow, parts, variables, y=y, x=x, parameters=case["input"].get("parameters") or {})
 
     # assert
     assert set(result) == set(expected)
@@ -128,8 +122,6 @@ def test_reference_case(algorithm: str, index: int) -> None:
         cox_snell = 1.0 - math.exp(2.0 * (expected["ll0"] - expected["ll"]) / expected["n_obs"])
         expected["r_squared_cs"] = cox_snell
     problems = [
-        problem
-        for key, value in expected.items()
-        for problem in _compare(algorithm, key, result[key], value, key)
+        problem for key, value in expected.items() for problem in _compare(algorithm, key, result[key], value, key)
     ]
     assert not problems, "\n".join(problems[:20])

@@ -131,13 +131,8 @@ def _assert_tukey(expected: dict[str, Any], actual: dict[str, Any], tol: dict[st
     head = {k: v for k, v in expected.items() if k != "tuckey_test"}
     assert_matches(head, {k: actual[k] for k in head}, tol, "anova_oneway")
     assert len(actual["tuckey_test"]) == len(expected["tuckey_test"])
-    k = len(
-        {p["groupA"] for p in expected["tuckey_test"]}
-        | {p["groupB"] for p in expected["tuckey_test"]}
-    )
-    for i, (want, got) in enumerate(
-        zip(expected["tuckey_test"], actual["tuckey_test"], strict=True)
-    ):
+    k = len({p["groupA"] for p in expected["tuckey_test"]} | {p["groupB"] for p in expected["tuckey_test"]})
+    for i, (want, got) in enumerate(zip(expected["tuckey_test"], actual["tuckey_test"], strict=True)):
         path = f"tuckey_test[{i}]"
         assert_matches(
             {f: v for f, v in want.items() if f != "p_tuckey"},
@@ -145,9 +140,7 @@ def _assert_tukey(expected: dict[str, Any], actual: dict[str, Any], tol: dict[st
             tol,
             path,
         )
-        exact = stats.studentized_range.sf(
-            math.sqrt(2.0) * abs(want["t_stat"]), k, expected["df_residual"]
-        )
+        exact = stats.studentized_range.sf(math.sqrt(2.0) * abs(want["t_stat"]), k, expected["df_residual"])
         assert np.isclose(got["p_tuckey"], float(exact), **tol), path
         approximate = want["p_tuckey"]
         if approximate == 0.9:

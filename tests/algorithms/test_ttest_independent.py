@@ -49,9 +49,7 @@ def test_matches_scipy_on_pooled_rows(alternative: str, equal_var: bool) -> None
     a, b = pooled_groups(parts, "b", "a")
     expected = stats.ttest_ind(a, b, equal_var=equal_var, alternative=alternative)
     low, high = expected.confidence_interval(0.95)
-    pooled_sd = np.sqrt(
-        ((len(a) - 1) * a.var(ddof=1) + (len(b) - 1) * b.var(ddof=1)) / (len(a) + len(b) - 2)
-    )
+    pooled_sd = np.sqrt(((len(a) - 1) * a.var(ddof=1) + (len(b) - 1) * b.var(ddof=1)) / (len(a) + len(b) - 2))
 
     # Act
     result = run_flow(

@@ -52,12 +52,8 @@ def test_matches_scipy_on_pooled_rows(alternative: str) -> None:
         [expected.statistic, expected.pvalue, expected.df, pooled.mean()],
         **TOL,
     )
-    np.testing.assert_allclose(
-        result["se_diff"][0], pooled.std(ddof=1) / np.sqrt(len(pooled)), **TOL
-    )
-    np.testing.assert_allclose(
-        result["cohens_d"], abs(pooled.mean() - 5.5) / pooled.std(ddof=1), **TOL
-    )
+    np.testing.assert_allclose(result["se_diff"][0], pooled.std(ddof=1) / np.sqrt(len(pooled)), **TOL)
+    np.testing.assert_allclose(result["cohens_d"], abs(pooled.mean() - 5.5) / pooled.std(ddof=1), **TOL)
     for bound, want in (("ci_lower", low), ("ci_upper", high)):
         if np.isfinite(want):
             np.testing.assert_allclose(result[bound], want, **TOL)

@@ -62,9 +62,7 @@ def load_rows(folder: Path) -> pd.DataFrame:
         if code not in rows:
             continue
         column = rows[code].replace("", None)
-        rows[code] = (
-            pd.to_numeric(column).astype(float) if variable.sql_type in ("int", "real") else column
-        )
+        rows[code] = pd.to_numeric(column).astype(float) if variable.sql_type in ("int", "real") else column
     return rows
 
 

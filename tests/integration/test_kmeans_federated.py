@@ -28,7 +28,13 @@ def lloyd(points: np.ndarray, centroids: np.ndarray, iterations: int) -> np.ndar
 
 def test_kmeans_equals_centralized_lloyd(federation: LocalFederation, controller: Controller) -> None:
     # Arrange
-    params = {"numOfClusters": 4, "numOfIterations": 7, "initialMin": 0.0, "initialMax": 10.0, "seed": 3}
+    params = {
+        "numOfClusters": 4,
+        "numOfIterations": 7,
+        "initialMin": 0.0,
+        "initialMax": 10.0,
+        "seed": 3,
+    }
     points = pooled_rows(federation, VARIABLES)
     initial = np.random.default_rng(3).uniform(0.0, 10.0, size=(4, len(VARIABLES)))
     expected = lloyd(points, initial, 7)
@@ -36,8 +42,12 @@ def test_kmeans_equals_centralized_lloyd(federation: LocalFederation, controller
 
     # Act
     outcome = controller.run(
-        "kmeans", data_model="demo:1.0", datasets=demo_datasets(controller), y=VARIABLES,
-        parameters=params, on_progress=events.append,
+        "kmeans",
+        data_model="demo:1.0",
+        datasets=demo_datasets(controller),
+        y=VARIABLES,
+        parameters=params,
+        on_progress=events.append,
     )
 
     # Assert
@@ -49,7 +59,10 @@ def test_kmeans_equals_centralized_lloyd(federation: LocalFederation, controller
 
 def test_kmeans_on_some_datasets_uses_only_their_nodes(controller: Controller) -> None:
     outcome = controller.run(
-        "kmeans", data_model="demo:1.0", datasets=["demo_site1_a", "demo_site2_b"], y=VARIABLES,
+        "kmeans",
+        data_model="demo:1.0",
+        datasets=["demo_site1_a", "demo_site2_b"],
+        y=VARIABLES,
         parameters={"numOfClusters": 2, "numOfIterations": 2},
     )
 
@@ -59,7 +72,10 @@ def test_kmeans_on_some_datasets_uses_only_their_nodes(controller: Controller) -
 def test_unknown_variable_and_dataset_are_reported_together(controller: Controller) -> None:
     with pytest.raises(InvalidRequestError) as error:
         controller.run(
-            "kmeans", data_model="demo:1.0", datasets=["nope_dataset"], y=["not_a_variable"],
+            "kmeans",
+            data_model="demo:1.0",
+            datasets=["nope_dataset"],
+            y=["not_a_variable"],
             parameters={"numOfClusters": 2},
         )
 
@@ -70,6 +86,9 @@ def test_unknown_variable_and_dataset_are_reported_together(controller: Controll
 def test_bad_parameter_is_invalid_argument(controller: Controller) -> None:
     with pytest.raises(InvalidRequestError, match="numOfClusters"):
         controller.run(
-            "kmeans", data_model="demo:1.0", datasets=demo_datasets(controller), y=VARIABLES,
+            "kmeans",
+            data_model="demo:1.0",
+            datasets=demo_datasets(controller),
+            y=VARIABLES,
             parameters={"numOfClusters": 0},
         )

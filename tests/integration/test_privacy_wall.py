@@ -31,12 +31,15 @@ def test_get_table_data_on_primary_data_is_permission_denied(federation: LocalFe
     assert error.value.code() is grpc.StatusCode.PERMISSION_DENIED
 
 
-async def test_data_view_cannot_leave_and_leaking_udf_is_stopped(federation: LocalFederation) -> None:
+async def test_data_view_cannot_leave_and_leaking_udf_is_stopped(
+    federation: LocalFederation,
+) -> None:
     node = NodeClient("local1", federation.node_address("local1"), concurrency=2, chunk_bytes=1 << 20)
     deadline = time.monotonic() + 60
     try:
         view = await node.create_data_view(
-            deadline, EXPERIMENT,
+            deadline,
+            EXPERIMENT,
             common_pb2.InputData(data_model="demo:1.0", datasets=["demo_site1_a"], y=["hippocampus"]),
             keep_missing=False,
         )
@@ -62,16 +65,35 @@ def test_node_below_minimum_rows_is_left_out(federation: LocalFederation, contro
     # Arrange: five subjects of local1 (under its minimum of 10) and all of demo_site2_a on local2
     with (data_folder(federation, "local1") / "demo_site1_a.csv").open(newline="") as handle:
         subjects = [row["subjectcode"] for row in csv.DictReader(handle)][:5]
-    filters = {"condition": "OR", "rules": [
-        {"id": "subjectcode", "field": "subjectcode", "type": "string", "operator": "in", "value": subjects},
-        {"id": "dataset", "field": "dataset", "type": "string", "operator": "equal", "value": "demo_site2_a"},
-    ]}
+    filters = {
+        "condition": "OR",
+        "rules": [
+            {
+                "id": "subjectcode",
+                "field": "subjectcode",
+                "type": "string",
+                "operator": "in",
+                "value": subjects,
+            },
+            {
+                "id": "dataset",
+                "field": "dataset",
+                "type": "string",
+                "operator": "equal",
+                "value": "demo_site2_a",
+            },
+        ],
+    }
 
     # Act
     outcome = controller.run(
-        "kmeans", data_model="demo:1.0", datasets=["demo_site1_a", "demo_site2_a"],
-        y=["hippocampus", "entorhinal"], filters=filters, parameters={"numOfClusters": 2},
-        )
+        "kmeans",
+        data_model="demo:1.0",
+        datasets=["demo_site1_a", "demo_site2_a"],
+        y=["hippocampus", "entorhinal"],
+        filters=filters,
+        parameters={"numOfClusters": 2},
+    )
 
     # Assert
     assert list(outcome.participants) == ["local2"]
@@ -80,12 +102,31 @@ def test_node_below_minimum_rows_is_left_out(federation: LocalFederation, contro
 
 
 def test_selection_with_no_node_above_minimum_fails_clearly(controller: Controller) -> None:
-    filters = {"condition": "AND", "rules": [
-        {"id": "gender", "field": "gender", "type": "string", "operator": "equal", "value": "F"},
-        {"id": "gender", "field": "gender", "type": "string", "operator": "equal", "value": "M"},
-    ]}
+    filters = {
+        "condition": "AND",
+        "rules": [
+            {
+                "id": "gender",
+                "field": "gender",
+                "type": "string",
+                "operator": "equal",
+                "value": "F",
+            },
+            {
+                "id": "gender",
+                "field": "gender",
+                "type": "string",
+                "operator": "equal",
+                "value": "M",
+            },
+        ],
+    }
     with pytest.raises(TooFewRowsError, match="no local node can take part"):
         controller.run(
-            "kmeans", data_model="demo:1.0", datasets=demo_datasets(controller),
-            y=["hippocampus"], filters=filters, parameters={"numOfClusters": 2},
+            "kmeans",
+            data_model="demo:1.0",
+            datasets=demo_datasets(controller),
+            y=["hippocampus"],
+            filters=filters,
+            parameters={"numOfClusters": 2},
         )

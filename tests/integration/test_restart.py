@@ -29,7 +29,11 @@ async def test_node_restart_keeps_tables_and_data(tmp_path: Path) -> None:
         table = pa.table({"x": pa.array([1.5, 2.5, None])})
         node = NodeClient("local1", federation.node_address("local1"), concurrency=1, chunk_bytes=1 << 20)
         created = await node.create_table(
-            time.monotonic() + 30, EXPERIMENT, "kept_table", encode_schema(table.schema), _one_chunk(table)
+            time.monotonic() + 30,
+            EXPERIMENT,
+            "kept_table",
+            encode_schema(table.schema),
+            _one_chunk(table),
         )
         await node.close()
 

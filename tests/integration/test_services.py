@@ -38,16 +38,22 @@ def test_list_udfs_shows_typed_signatures(federation: LocalFederation) -> None:
     by_name = {u.name: u for u in udfs.udfs}
     local_calc = by_name["kmeans.local_calc"]
     assert [(i.name, i.type) for i in local_calc.inputs] == [
-        ("data", "table"), ("centroids", "table"), ("variables", "list[text]")
+        ("data", "table"),
+        ("centroids", "table"),
+        ("variables", "list[text]"),
     ]
     assert [(o.name, o.is_shareable) for o in local_calc.outputs] == [("sums", True)]
     assert "nearest centroid" in local_calc.doc
 
 
 def test_unknown_udf_is_not_found(federation: LocalFederation) -> None:
-    with grpc.insecure_channel(federation.node_address("local1")) as channel, pytest.raises(grpc.RpcError) as error:
+    with (
+        grpc.insecure_channel(federation.node_address("local1")) as channel,
+        pytest.raises(grpc.RpcError) as error,
+    ):
         node_service_pb2_grpc.NodeServiceStub(channel).ExecuteUDF(
-            node_service_pb2.ExecuteUDFRequest(udf_name="kmeans.nope", experiment_id="e1"), timeout=5
+            node_service_pb2.ExecuteUDFRequest(udf_name="kmeans.nope", experiment_id="e1"),
+            timeout=5,
         )
 
     assert error.value.code() is grpc.StatusCode.NOT_FOUND

@@ -42,7 +42,9 @@ async def test_ten_million_values_copy_local_to_global_intact(federation: LocalF
     rng = np.random.default_rng(0)
     rows = 5_000_000
     table = pa.table({"id": pa.array(np.arange(rows, dtype=np.int64)), "value": pa.array(rng.normal(size=rows))})
-    nodes = {n: NodeClient(n, federation.node_address(n), concurrency=4, chunk_bytes=1 << 20) for n in ("global", "local1")}
+    nodes = {
+        n: NodeClient(n, federation.node_address(n), concurrency=4, chunk_bytes=1 << 20) for n in ("global", "local1")
+    }
     try:
         deadline = time.monotonic() + 300
         created = await nodes["local1"].create_table(
@@ -65,8 +67,10 @@ async def test_ten_million_values_copy_local_to_global_intact(federation: LocalF
 
 
 async def test_merge_keeps_node_order_and_shares_back(federation: LocalFederation) -> None:
-    nodes = {n: NodeClient(n, federation.node_address(n), concurrency=4, chunk_bytes=1 << 20)
-             for n in ("global", "local1", "local2", "local3")}
+    nodes = {
+        n: NodeClient(n, federation.node_address(n), concurrency=4, chunk_bytes=1 << 20)
+        for n in ("global", "local1", "local2", "local3")
+    }
     try:
         deadline = time.monotonic() + 60
         parts = {}
@@ -77,10 +81,14 @@ async def test_merge_keeps_node_order_and_shares_back(federation: LocalFederatio
             )
             parts[node_id] = response.table.name
         runtime = NodeRuntime(
-            experiment_id=EXPERIMENT, deadline=deadline, global_node=nodes["global"],
+            experiment_id=EXPERIMENT,
+            deadline=deadline,
+            global_node=nodes["global"],
             local_nodes={k: v for k, v in nodes.items() if k != "global"},
-            data=LocalTables(dict.fromkeys(parts, "unused")), inputdata=InputData("demo:1.0", ()),
-            variables={}, on_progress=lambda _: None,
+            data=LocalTables(dict.fromkeys(parts, "unused")),
+            inputdata=InputData("demo:1.0", ()),
+            variables={},
+            on_progress=lambda _: None,
         )
 
         merged = await runtime.create_remote_and_merge_global(LocalTables(parts))

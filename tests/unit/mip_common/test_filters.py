@@ -162,9 +162,7 @@ def test_operator_selects_what_pandas_selects(
 
 
 @pytest.mark.parametrize("operator", ["not_equal", "not_in", "not_between", "less", "equal"])
-def test_a_missing_value_never_matches_a_comparison(
-    con: duckdb.DuckDBPyConnection, operator: str
-) -> None:
+def test_a_missing_value_never_matches_a_comparison(con: duckdb.DuckDBPyConnection, operator: str) -> None:
     # Arrange: row 7 has every variable missing
     value = {"not_in": [1], "not_between": [0, 1]}.get(operator, 1000)
 
@@ -176,9 +174,7 @@ def test_a_missing_value_never_matches_a_comparison(
     assert 2 not in actual
 
 
-def test_nested_groups_follow_sql_three_valued_logic(
-    con: duckdb.DuckDBPyConnection, frame: pd.DataFrame
-) -> None:
+def test_nested_groups_follow_sql_three_valued_logic(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> None:
     # Arrange: (age >= 60 AND gender = F) OR NOT (score < 1.5 OR note IN (apple, fig))
     filters = group(
         "OR",
@@ -207,9 +203,7 @@ def test_nested_groups_follow_sql_three_valued_logic(
     assert actual  # the case selects something, so it can fail
 
 
-def test_deep_but_allowed_nesting_compiles(
-    con: duckdb.DuckDBPyConnection, frame: pd.DataFrame
-) -> None:
+def test_deep_but_allowed_nesting_compiles(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> None:
     # Arrange
     filters = group("AND", rule("age", "greater", 50))
     for _ in range(MAX_FILTER_DEPTH - 1):
@@ -314,9 +308,7 @@ def test_a_filter_that_is_not_an_object_is_refused() -> None:
     problems = filter_problems(["age", "=", 60], VARIABLES)  # type: ignore[arg-type]
 
     # Assert
-    assert problems == [
-        "filters must be a group object {'condition': 'AND'|'OR', 'rules': [...]}, got list"
-    ]
+    assert problems == ["filters must be a group object {'condition': 'AND'|'OR', 'rules': [...]}, got list"]
 
 
 def test_every_problem_is_listed_once() -> None:
@@ -434,9 +426,7 @@ def test_a_hostile_column_is_refused() -> None:
 # --- selections ---------------------------------------------------------------------------
 
 
-def run_selection(
-    con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]
-) -> list[tuple[Any, ...]]:
+def run_selection(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
     return con.execute(sql, params).fetchall()
 
 
@@ -463,9 +453,7 @@ def test_selection_with_keep_missing_keeps_rows_with_missing_values(
     con: duckdb.DuckDBPyConnection,
 ) -> None:
     # Act
-    sql, params = compile_selection(
-        "rows", VARIABLES, ["d3"], ["row_no", "age", "score"], None, keep_missing=True
-    )
+    sql, params = compile_selection("rows", VARIABLES, ["d3"], ["row_no", "age", "score"], None, keep_missing=True)
     actual = run_selection(con, sql, params)
 
     # Assert
@@ -512,9 +500,7 @@ def test_selection_order_is_insertion_order_on_a_large_table_scanned_in_parallel
     con.execute("CREATE TABLE rows (row_no BIGINT, dataset VARCHAR, age BIGINT)")
     con.register(
         "incoming",
-        pd.DataFrame(
-            {"row_no": order, "dataset": np.where(order % 3 == 0, "d1", "d2"), "age": order % 90}
-        ),
+        pd.DataFrame({"row_no": order, "dataset": np.where(order % 3 == 0, "d1", "d2"), "age": order % 90}),
     )
     con.execute("INSERT INTO rows SELECT * FROM incoming")
     expected = [int(r) for r in order if r % 3 == 0 and r % 90 >= 30]

@@ -91,9 +91,7 @@ def test_demo_folder_loads_every_dataset(db: DuckDBDatabase, federation: list[Pa
     assert db.datasets() == records
 
 
-def test_loaded_columns_have_cde_types_and_missing_values(
-    db: DuckDBDatabase, federation: list[Path]
-) -> None:
+def test_loaded_columns_have_cde_types_and_missing_values(db: DuckDBDatabase, federation: list[Path]) -> None:
     # Act
     load_folder(db, federation[0])
     table = db.read_table("primary_demo_1_0")
@@ -121,9 +119,7 @@ def test_rows_keep_file_order_and_values(db: DuckDBDatabase, federation: list[Pa
     assert first["gender"] == first_csv_row["gender"]
 
 
-def test_second_local_folder_adds_datasets_to_the_same_model(
-    db: DuckDBDatabase, federation: list[Path]
-) -> None:
+def test_second_local_folder_adds_datasets_to_the_same_model(db: DuckDBDatabase, federation: list[Path]) -> None:
     # Arrange
     load_folder(db, federation[0])
 
@@ -145,9 +141,7 @@ def test_excluded_files_are_not_loaded(db: DuckDBDatabase, federation: list[Path
     assert table_rows(db) == 50
 
 
-def test_a_cde_column_missing_from_the_csv_loads_as_missing(
-    db: DuckDBDatabase, tmp_path: Path
-) -> None:
+def test_a_cde_column_missing_from_the_csv_loads_as_missing(db: DuckDBDatabase, tmp_path: Path) -> None:
     # Arrange
     keep = [i for i, c in enumerate(DEMO_HEADER) if c != "cognition"]
     folder = make_folder(
@@ -221,27 +215,21 @@ def test_a_bad_cell_is_refused_with_file_line_column_value_and_expectation(
 
     # Assert
     message = caught.value.message
-    assert (
-        f"site.csv line 3, column {column!r}: {value} is not valid; expected {expected}" in message
-    )
+    assert f"site.csv line 3, column {column!r}: {value} is not valid; expected {expected}" in message
     assert db.datasets() == []
     assert db.data_models() == {}
 
 
 def test_an_unknown_column_is_refused(db: DuckDBDatabase, tmp_path: Path) -> None:
     # Arrange
-    folder = make_folder(
-        tmp_path / "m", {"site.csv": [[*DEMO_HEADER, "weight"], [*GOOD_ROW, "80"]]}
-    )
+    folder = make_folder(tmp_path / "m", {"site.csv": [[*DEMO_HEADER, "weight"], [*GOOD_ROW, "80"]]})
 
     # Act
     with pytest.raises(DataLoadError) as caught:
         load_folder(db, folder)
 
     # Assert
-    assert "site.csv line 1 (header): columns ['weight'] are not variables of demo:1.0" in (
-        caught.value.message
-    )
+    assert "site.csv line 1 (header): columns ['weight'] are not variables of demo:1.0" in (caught.value.message)
     assert db.datasets() == []
 
 
@@ -254,9 +242,7 @@ def test_an_unknown_column_is_refused(db: DuckDBDatabase, tmp_path: Path) -> Non
         ([], "empty; line 1 must be a header"),
     ],
 )
-def test_a_malformed_csv_is_refused(
-    db: DuckDBDatabase, tmp_path: Path, rows: list[list[str]], expected: str
-) -> None:
+def test_a_malformed_csv_is_refused(db: DuckDBDatabase, tmp_path: Path, rows: list[list[str]], expected: str) -> None:
     # Arrange
     folder = make_folder(tmp_path / "m", {"site.csv": rows})
 
@@ -297,9 +283,7 @@ def test_reported_problems_are_capped(db: DuckDBDatabase, tmp_path: Path) -> Non
     assert caught.value.message.count("is not valid") == 20
 
 
-def test_an_already_loaded_dataset_is_refused_and_nothing_is_added(
-    db: DuckDBDatabase, federation: list[Path]
-) -> None:
+def test_an_already_loaded_dataset_is_refused_and_nothing_is_added(db: DuckDBDatabase, federation: list[Path]) -> None:
     # Arrange
     load_folder(db, federation[0])
 
@@ -314,9 +298,7 @@ def test_an_already_loaded_dataset_is_refused_and_nothing_is_added(
 
 def test_a_dataset_in_two_files_is_refused(db: DuckDBDatabase, tmp_path: Path) -> None:
     # Arrange
-    folder = make_folder(
-        tmp_path / "m", {"a.csv": [DEMO_HEADER, GOOD_ROW], "b.csv": [DEMO_HEADER, GOOD_ROW]}
-    )
+    folder = make_folder(tmp_path / "m", {"a.csv": [DEMO_HEADER, GOOD_ROW], "b.csv": [DEMO_HEADER, GOOD_ROW]})
 
     # Act / Assert
     with pytest.raises(DataLoadError, match=re.escape("'demo_site1_a' is in both a.csv and b.csv")):
@@ -344,9 +326,7 @@ def test_the_same_cdes_formatted_differently_are_the_same_model(
     # Arrange
     load_folder(db, federation[0])
     compact = json.dumps(demo_cdes(2), separators=(",", ":"))
-    folder = make_folder(
-        tmp_path / "m", {"a.csv": [DEMO_HEADER, with_cell("dataset", "demo_site2_a")]}, compact
-    )
+    folder = make_folder(tmp_path / "m", {"a.csv": [DEMO_HEADER, with_cell("dataset", "demo_site2_a")]}, compact)
 
     # Act
     _, records = load_folder(db, folder)
@@ -421,9 +401,7 @@ DATASET_VARIABLE = {
         ),
     ],
 )
-def test_a_bad_cde_file_is_refused_naming_file_and_problem(
-    tmp_path: Path, cdes: Any, expected: str
-) -> None:
+def test_a_bad_cde_file_is_refused_naming_file_and_problem(tmp_path: Path, cdes: Any, expected: str) -> None:
     # Arrange
     path = tmp_path / CDES_FILE
     path.write_text(cdes if isinstance(cdes, str) else json.dumps(cdes), encoding="utf-8")
@@ -522,9 +500,7 @@ def test_catalogue_of_an_empty_node_is_empty(db: DuckDBDatabase) -> None:
 
 
 @pytest.mark.shared_data
-def test_shared_dementia_folder_loads_2188_rows_in_30_datasets(
-    db: DuckDBDatabase, tmp_path: Path
-) -> None:
+def test_shared_dementia_folder_loads_2188_rows_in_30_datasets(db: DuckDBDatabase, tmp_path: Path) -> None:
     # Arrange
     require_shared()
     folder = DATA / "dementia_v_0_1"
@@ -556,9 +532,7 @@ def test_demo_data_is_deterministic(tmp_path: Path) -> None:
     assert all(same)
 
 
-def test_demo_data_has_the_structure_algorithms_are_checked_against(
-    db: DuckDBDatabase, tmp_path: Path
-) -> None:
+def test_demo_data_has_the_structure_algorithms_are_checked_against(db: DuckDBDatabase, tmp_path: Path) -> None:
     # Arrange
     folders = write_demo_federation(tmp_path / "demo", num_locals=3, rows_per_dataset=400)
     for folder in folders:
@@ -571,9 +545,7 @@ def test_demo_data_has_the_structure_algorithms_are_checked_against(
         "WHERE age IS NOT NULL AND ventricles IS NOT NULL AND cognition IS NOT NULL",
         [],
     )
-    features = np.column_stack(
-        [np.ones(complete.num_rows)] + [complete.column(i).to_numpy() for i in range(4)]
-    )
+    features = np.column_stack([np.ones(complete.num_rows)] + [complete.column(i).to_numpy() for i in range(4)])
     coefficients, *_ = np.linalg.lstsq(features, complete.column(4).to_numpy(), rcond=None)
 
     # Assert

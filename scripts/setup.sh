@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Create .venv (if missing) and install mip-mesh with everything the tests need.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e ".[test]"
+echo "mip-mesh installed in .venv (try: .venv/bin/mip demo)"
