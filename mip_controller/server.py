@@ -12,6 +12,7 @@ from grpc_health.v1 import health_pb2
 from algorithm_flows import discover_flows
 from mip_common._proto import controller_service_pb2, controller_service_pb2_grpc
 from mip_common.channels import ServingServer, start_server
+from mip_common.metrics import start_metrics_server
 from mip_controller.catalogue import CatalogueCache
 from mip_controller.config import ControllerConfig
 from mip_controller.experiments import ExperimentRunner
@@ -75,6 +76,7 @@ async def serve(config: ControllerConfig, *, stop: asyncio.Event | None = None) 
     )
     serving_ref.append(serving)
     monitor.start()
+    metrics = start_metrics_server(config.metrics_address)
     host = config.listen_address.rsplit(":", 1)[0]
     if config.port_file:
         Path(config.port_file).write_text(str(serving.port))
@@ -97,6 +99,8 @@ async def serve(config: ControllerConfig, *, stop: asyncio.Event | None = None) 
         await stop.wait()
     finally:
         await monitor.stop()
+        if metrics is not None:
+            metrics.stop()
         await serving.stop(5.0)
         for client in clients.values():
             await client.close()

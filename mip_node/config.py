@@ -44,6 +44,8 @@ class NodeConfig:
     """Log one JSON object per line instead of text."""
     log_level: str = "INFO"
     """Python logging level."""
+    metrics_address: str = ""
+    """host:port of the Prometheus /metrics endpoint (port 0 picks a free one); empty disables it."""
     port_file: str = ""
     """If set, the bound port is written there once the node serves (used by launchers)."""
 

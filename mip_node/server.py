@@ -10,6 +10,7 @@ from pathlib import Path
 from mip_common._proto import node_service_pb2, node_service_pb2_grpc
 from mip_common.channels import is_loopback, start_server
 from mip_common.errors import AlreadyExistsError, MipError
+from mip_common.metrics import start_metrics_server
 from mip_node.config import NodeConfig
 from mip_node.data_models import load_folder
 from mip_node.db import Database, DuckDBDatabase
@@ -61,6 +62,7 @@ async def serve(config: NodeConfig, *, stop: asyncio.Event | None = None) -> Non
         config.listen_address,
         [(servicer, node_service_pb2_grpc.add_NodeServiceServicer_to_server, SERVICE_NAME)],
     )
+    metrics = start_metrics_server(config.metrics_address)
     host = config.listen_address.rsplit(":", 1)[0]
     if config.port_file:
         Path(config.port_file).write_text(str(serving.port))
@@ -77,6 +79,8 @@ async def serve(config: NodeConfig, *, stop: asyncio.Event | None = None) -> Non
         await stop.wait()
     finally:
         log.info("node stopping")
+        if metrics is not None:
+            metrics.stop()
         await serving.stop(5.0)
         workers.shutdown()
         db.close()
