@@ -33,6 +33,7 @@ from mip_common.errors import (
     TooFewRowsError,
 )
 from mip_common.logs import EXPERIMENT_ID
+from mip_common.metrics import EXPERIMENTS, STEP_SECONDS
 from mip_common.naming import check_experiment_id
 from mip_controller.catalogue import Catalogue, CatalogueCache, inputdata_from_proto
 from mip_controller.node_client import NodeClient
@@ -108,6 +109,10 @@ class ExperimentRunner:
                 results.append(result)
             emit(_event(experiment_id, result=controller_service_pb2.ExperimentResult(steps=results)))
             log.info("experiment finished", extra={"fields": {"s": round(time.monotonic() - started, 4)}})
+            EXPERIMENTS.labels(outcome="finished", reason="").inc()
+        except BaseException as exc:
+            EXPERIMENTS.labels(outcome="failed", reason=getattr(exc, "reason", type(exc).__name__)).inc()
+            raise
         finally:
             await self._clean_up(experiment_id)
 
@@ -212,6 +217,7 @@ class ExperimentRunner:
         except AlgorithmError as exc:
             raise DataRejectedError(f"step {step.name!r} ({step.flow.name}): {exc}") from exc
         result.result.CopyFrom(to_struct(values))
+        STEP_SECONDS.labels(algorithm=step.flow.name).observe(time.monotonic() - started)
         finished = controller_service_pb2.StepFinished(step=step.name)
         finished.duration.FromNanoseconds(int((time.monotonic() - started) * 1e9))
         for node_id, seconds in runtime.timings.per_node_s.items():

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from mip_common._proto import common_pb2, controller_service_pb2, node_service_pb2
 from mip_common.errors import MipError
+from mip_common.metrics import set_node_state
 from mip_common.version import VERSION
 from mip_controller.node_client import NodeClient
 
@@ -97,6 +98,9 @@ class HealthMonitor:
                 },
             )
             state.state = new
+            set_node_state(
+                node.node_id, _state_name(new), [_state_name(v) for v in controller_service_pb2.NodeState.values()]
+            )
             state.since = time.time()
 
     async def report(self) -> controller_service_pb2.HealthReportResponse:
@@ -128,3 +132,8 @@ class HealthMonitor:
                 health.heartbeat.datasets.extend(f"{d.data_model}/{d.code}" for d in beat.datasets)
                 health.heartbeat.free_disk_bytes = beat.free_disk_bytes
         return response
+
+
+def _state_name(state: int) -> str:
+    """``NODE_STATE_UP`` as ``up``, the label of the mip_node_state metric."""
+    return controller_service_pb2.NodeState.Name(state).removeprefix("NODE_STATE_").lower()  # type: ignore[arg-type]

@@ -15,6 +15,7 @@ from algorithm_flows import Column, GlobalTable, InputData, LocalTables, Runtime
 from mip_common._proto import common_pb2
 from mip_common.arrow_chunks import arrow_to_bundle, decode_batch, decode_schema, type_name
 from mip_common.errors import InvalidRequestError, NodeUnavailableError
+from mip_common.metrics import BYTES_COPIED, ROUND_SECONDS
 from mip_common.naming import new_table_name
 from mip_controller.node_client import NodeClient, read_stream_header
 from udf_library import ArrayBundle, udf_spec
@@ -90,6 +91,7 @@ class NodeRuntime(Runtime):
 
     async def execute_udf_global_outputs(self, udf: Callable[..., Any], /, **args: Any) -> dict[str, GlobalTable]:
         tables, literals = _split_arguments(args, GlobalTable, LocalTables, "global")
+        started = time.monotonic()
         response = await self._timed(
             self._global,
             self._global.execute_udf(
@@ -100,6 +102,7 @@ class NodeRuntime(Runtime):
                 literals,
             ),
         )
+        ROUND_SECONDS.labels(move="execute_udf_global").observe(time.monotonic() - started)
         return {o.output_name: GlobalTable(o.table.name, _columns(o.table)) for o in response.outputs}
 
     async def execute_udf_locals(self, udf: Callable[..., Any], /, **args: Any) -> LocalTables:
@@ -118,7 +121,9 @@ class NodeRuntime(Runtime):
                 node.execute_udf(self._deadline, self._experiment_id, name, arguments, literals),
             )
 
+        started = time.monotonic()
         responses = await gather_first_error(on(n) for n in node_ids)
+        ROUND_SECONDS.labels(move="execute_udf_locals").observe(time.monotonic() - started)
         outputs: dict[str, LocalTables] = {}
         for index, output in enumerate(responses[0].outputs):
             parts = {n: r.outputs[index].table.name for n, r in zip(node_ids, responses, strict=True)}
@@ -135,6 +140,7 @@ class NodeRuntime(Runtime):
 
         async def pump() -> None:
             async for batch in batches:
+                BYTES_COPIED.labels(direction="global_to_locals").inc(len(batch) * len(queues))
                 for q in queues:
                     await q.put(batch)
             for q in queues:
@@ -153,6 +159,7 @@ class NodeRuntime(Runtime):
 
         await gather_first_error([pump(), *(create(n, q) for n, q in zip(node_ids, queues, strict=True))])
         self.timings.add(self._global.node_id, time.monotonic() - started)
+        ROUND_SECONDS.labels(move="create_remote_global_to_locals").observe(time.monotonic() - started)
         return LocalTables({n: target for n in node_ids}, table.columns)
 
     async def create_remote_and_merge_global(self, tables: LocalTables) -> GlobalTable:
@@ -172,12 +179,14 @@ class NodeRuntime(Runtime):
         async def in_node_order() -> AsyncIterator[bytes]:
             for _, batches in heads:
                 async for batch in batches:
+                    BYTES_COPIED.labels(direction="locals_to_global").inc(len(batch))
                     yield batch
 
         response = await self._global.create_table(
             self._deadline, self._experiment_id, target, heads[0][0].arrow_schema, in_node_order()
         )
         elapsed = time.monotonic() - started
+        ROUND_SECONDS.labels(move="create_remote_and_merge_global").observe(elapsed)
         for node_id in node_ids:
             self.timings.add(node_id, elapsed)
         return GlobalTable(response.table.name, _columns(response.table))

@@ -32,6 +32,7 @@ from mip_common.errors import (
     TooFewRowsError,
 )
 from mip_common.filters import FilterVariable, compile_selection
+from mip_common.metrics import UDF_SECONDS
 from mip_common.naming import check_experiment_id, new_table_name
 from mip_common.version import VERSION
 from mip_node.config import NodeConfig
@@ -205,6 +206,7 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
                 outputs.append(node_service_pb2.UDFOutput(output_name=output_name, table=_table_info(meta, schema)))
             response = node_service_pb2.ExecuteUDFResponse(outputs=outputs)
             response.compute_duration.FromNanoseconds(int(run.compute_s * 1e9))
+            UDF_SECONDS.labels(udf=request.udf_name).observe(run.compute_s)
             await self._remember(request.request_id, response)
             log.info(
                 "udf ran",
