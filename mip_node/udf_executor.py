@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mip_common.arrow_chunks import arrow_to_bundle, bundle_to_arrow
+from mip_common.arrow_chunks import bundle_to_arrow
 from mip_common.errors import (
     DataRejectedError,
     InternalError,
@@ -19,7 +19,8 @@ from mip_common.errors import (
 )
 from mip_common.naming import check_experiment_id, new_table_name
 from mip_node.config import NodeConfig
-from mip_node.db import Database, Privacy, TableMeta
+from mip_node.db import Privacy, TableMeta
+from mip_node.table_store import TableStore
 from udf_library import (
     ArrayBundle,
     UdfInputError,
@@ -44,8 +45,8 @@ class UdfRun:
 class UdfExecutor:
     """Checks arguments, loads input tables, runs the UDF, and stores outputs with their privacy."""
 
-    def __init__(self, db: Database, config: NodeConfig, udfs: Mapping[str, UdfSpec]) -> None:
-        self._db = db
+    def __init__(self, store: TableStore, config: NodeConfig, udfs: Mapping[str, UdfSpec]) -> None:
+        self._store = store
         self._config = config
         self._udfs = udfs
 
@@ -101,8 +102,8 @@ class UdfExecutor:
                 experiment_id=experiment_id,
                 private_rows=None if output.shared else lineage_rows,
             )
-            table = bundle_to_arrow(bundle)
-            outputs.append((output.name, self._db.create_table(meta, table.schema, table.to_batches())))
+            stored = self._store.put(meta, bundle_to_arrow(bundle), bundle)
+            outputs.append((output.name, stored))
         return UdfRun(outputs, compute_s)
 
     def _check_argument_names(self, spec: UdfSpec, tables: Mapping[str, str], literals: Mapping[str, Any]) -> None:
@@ -125,7 +126,7 @@ class UdfExecutor:
             raise InvalidRequestError(f"{spec.signature_text()}: " + "; ".join(problems))
 
     def _load_input(self, spec: UdfSpec, table_name: str) -> tuple[ArrayBundle, int | None]:
-        meta = self._db.table_meta(table_name)
+        meta = self._store.get(table_name).meta
         if meta.privacy is Privacy.PRIMARY:
             raise PrivacyError(
                 f"{spec.name}: table {table_name!r} is primary data; UDFs read it only through a data view"
@@ -134,7 +135,7 @@ class UdfExecutor:
             raise TooFewRowsError(
                 f"{spec.name}: input {table_name!r} has fewer rows than this node's minimum of {self._config.min_rows}"
             )
-        return arrow_to_bundle(self._db.read_table(table_name)), meta.private_rows
+        return self._store.bundle(table_name), meta.private_rows
 
     def _call(self, spec: UdfSpec, kwargs: dict[str, Any]) -> tuple[ArrayBundle, ...]:
         try:

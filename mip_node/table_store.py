@@ -1,0 +1,231 @@
+"""Experiment tables in memory, written behind to the database.
+
+Every round of a federated algorithm creates and reads small tables; a database
+transaction per table (with its write-ahead log) would cost more than the round
+itself. So tables live in memory, ready as Arrow and as the numpy bundle a UDF
+takes, and one writer thread persists them in the background, in order. Reads never
+wait for the disk; ``flush`` waits for it (at shutdown, and where durability is
+promised). After a restart, tables come back from the database on first use.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+
+import pyarrow as pa
+
+from mip_common.arrow_chunks import arrow_to_bundle
+from mip_common.errors import AlreadyExistsError, InvalidRequestError, NotFoundError
+from mip_node.db import Database, Privacy, TableMeta, quote_table
+from udf_library import ArrayBundle
+
+__all__ = ["StoredTable", "TableStore"]
+
+log = logging.getLogger(__name__)
+
+_MAX_RESPONSES_IN_MEMORY = 100_000
+
+
+@dataclass
+class StoredTable:
+    """A table with its metadata, as Arrow and (once asked for) as a numpy bundle."""
+
+    meta: TableMeta
+    arrow: pa.Table
+    bundle: ArrayBundle | None = None
+    is_persisted: bool = False
+
+    @property
+    def nbytes(self) -> int:
+        """Memory the Arrow data takes."""
+        return int(self.arrow.nbytes)
+
+
+class TableStore:
+    """The node's experiment tables: memory first, persisted by one writer thread."""
+
+    def __init__(self, db: Database, *, cache_bytes: int) -> None:
+        self._db = db
+        self._cache_bytes = cache_bytes
+        self._lock = threading.RLock()
+        self._tables: OrderedDict[str, StoredTable] = OrderedDict()
+        self._dropped_pending: set[str] = set()
+        self._responses: dict[str, bytes] = {}
+        self._writes: queue.Queue[tuple[str, object] | None] = queue.Queue()
+        self._idle = threading.Condition(self._lock)
+        self._pending = 0
+        self._writer = threading.Thread(target=self._write_loop, name="mip-table-writer", daemon=True)
+        self._writer.start()
+
+    # --- reads ----------------------------------------------------------------------------
+
+    def get(self, name: str) -> StoredTable:
+        """A table by name; from the database if it is not in memory (say, after a restart)."""
+        quote_table(name)
+        with self._lock:
+            stored = self._tables.get(name)
+            if stored is not None:
+                self._tables.move_to_end(name)
+                return stored
+        meta = self._db.table_meta(name)
+        if meta.privacy is Privacy.PRIMARY:
+            return StoredTable(meta, pa.table({}), is_persisted=True)
+        stored = StoredTable(meta, self._db.read_table(name), is_persisted=True)
+        with self._lock:
+            self._tables[name] = stored
+            self._evict()
+        return stored
+
+    def bundle(self, name: str) -> ArrayBundle:
+        """A table as the numpy bundle a UDF takes, converted once and kept."""
+        stored = self.get(name)
+        if stored.bundle is None:
+            stored.bundle = _read_only(arrow_to_bundle(stored.arrow))
+        return stored.bundle
+
+    def experiment_tables(self, experiment_id: str | None = None) -> list[TableMeta]:
+        """Experiment tables in memory or in the database (all, or one experiment's)."""
+        persisted = {m.name: m for m in self._db.experiment_tables(experiment_id)}
+        with self._lock:
+            for name, stored in self._tables.items():
+                if experiment_id is None or stored.meta.experiment_id == experiment_id:
+                    persisted[name] = stored.meta
+            for name in self._dropped_pending:
+                persisted.pop(name, None)
+        return sorted(persisted.values(), key=lambda m: m.name)
+
+    # --- writes ---------------------------------------------------------------------------
+
+    def put(
+        self, meta: TableMeta, table: pa.Table, bundle: ArrayBundle | None = None, *, is_durable: bool = True
+    ) -> TableMeta:
+        """Add a table; it is readable at once and, if durable, persisted behind.
+
+        Data views are not durable: they are derived from primary data again by the next
+        experiment, and writing millions of selected rows would only compete with the UDFs.
+        """
+        quote_table(meta.name)
+        if meta.privacy is Privacy.PRIMARY:
+            raise InvalidRequestError("primary data is loaded through data models, not stored as a table")
+        meta = replace(meta, row_count=table.num_rows)
+        with self._lock:
+            if meta.name in self._tables:
+                raise AlreadyExistsError(f"table {meta.name!r} already exists")
+            self._dropped_pending.discard(meta.name)
+            self._tables[meta.name] = StoredTable(meta, table, None if bundle is None else _read_only(bundle))
+            if is_durable:
+                self._enqueue("create", meta.name)
+            self._evict()
+        return meta
+
+    def drop(self, names: list[str]) -> int:
+        """Drop tables; returns how many existed."""
+        dropped = 0
+        for name in names:
+            quote_table(name)
+            with self._lock:
+                in_memory = self._tables.pop(name, None)
+            if in_memory is not None and not in_memory.is_persisted:
+                dropped += 1  # never written, or being written: the writer drops it after
+                continue
+            if in_memory is None:
+                try:
+                    meta = self._db.table_meta(name)
+                except NotFoundError:
+                    continue
+                if meta.privacy is Privacy.PRIMARY:
+                    raise InvalidRequestError(f"table {name!r} holds primary data and cannot be deleted")
+            with self._lock:
+                self._dropped_pending.add(name)
+                self._enqueue("drop", name)
+            dropped += 1
+        return dropped
+
+    def remembered_response(self, request_id: str) -> bytes | None:
+        """The stored response of a request already done (memory, then database)."""
+        with self._lock:
+            if request_id in self._responses:
+                return self._responses[request_id]
+        return self._db.remembered_response(request_id)
+
+    def remember_response(self, request_id: str, response: bytes) -> None:
+        """Remember a response under its request id; persisted behind."""
+        with self._lock:
+            self._responses[request_id] = response
+            while len(self._responses) > _MAX_RESPONSES_IN_MEMORY:
+                self._responses.pop(next(iter(self._responses)))
+            self._enqueue("response", request_id)
+
+    def flush(self, timeout_s: float | None = None) -> bool:
+        """Wait until every write so far is in the database; False on timeout."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout_s)
+
+    def close(self) -> None:
+        """Flush, then stop the writer."""
+        self.flush()
+        self._writes.put(None)
+        self._writer.join()
+
+    # --- the writer -----------------------------------------------------------------------
+
+    def _enqueue(self, kind: str, key: str) -> None:
+        self._pending += 1
+        self._writes.put((kind, key))
+
+    def _write_loop(self) -> None:
+        while (item := self._writes.get()) is not None:
+            kind, key = item
+            try:
+                self._write(kind, str(key))
+            except Exception:  # a failed write must not stop later ones; the log says which
+                log.exception("table store write failed", extra={"fields": {"op": kind, "key": key}})
+            finally:
+                with self._idle:
+                    self._pending -= 1
+                    self._idle.notify_all()
+
+    def _write(self, kind: str, key: str) -> None:
+        if kind == "create":
+            with self._lock:
+                stored = self._tables.get(key)
+            if stored is None:  # dropped before it was written
+                return
+            self._db.create_table(stored.meta, stored.arrow.schema, stored.arrow.to_batches())
+            with self._lock:
+                stored.is_persisted = True
+                is_dropped_meanwhile = self._tables.get(key) is not stored
+            if is_dropped_meanwhile:
+                self._db.drop_tables([key])
+        elif kind == "drop":
+            self._db.drop_tables([key])
+            with self._lock:
+                if key not in self._tables:
+                    self._dropped_pending.discard(key)
+        elif kind == "response":
+            with self._lock:
+                response = self._responses.get(key)
+            if response is not None:
+                self._db.remember_response(key, response)
+
+    def _evict(self) -> None:
+        """Forget persisted tables, least recently used first, while memory is over budget."""
+        total = sum(s.nbytes for s in self._tables.values())
+        for name in list(self._tables):
+            if total <= self._cache_bytes:
+                return
+            stored = self._tables[name]
+            if stored.is_persisted:
+                total -= stored.nbytes
+                del self._tables[name]
+
+
+def _read_only(bundle: ArrayBundle) -> ArrayBundle:
+    """Cached columns are shared by every later UDF call: no call may change them in place."""
+    for name in bundle.names:
+        bundle[name].setflags(write=False)
+    return bundle
