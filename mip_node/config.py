@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mip_common.settings import ConfigError, build_config
 
 __all__ = ["NodeConfig", "load_node_config"]
+
+_SCHEMA = re.compile(r"[a-z][a-z0-9_]{0,50}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +30,19 @@ class NodeConfig:
     data_dir: Path = Path("node-data")
     """Directory of the node's database file and audit log."""
     db_backend: str = "duckdb"
-    """"duckdb" (one file in data_dir) or "monetdb"."""
+    """"duckdb" (one file in data_dir) or "monetdb" (a MonetDB server, the monetdb_* settings)."""
+    monetdb_host: str = "127.0.0.1"
+    """Host of the MonetDB server (db_backend = "monetdb")."""
+    monetdb_port: int = 50000
+    """Port of the MonetDB server."""
+    monetdb_database: str = "mip"
+    """MonetDB database the node keeps its tables in."""
+    monetdb_user: str = "monetdb"
+    """MonetDB user."""
+    monetdb_password: str = field(default="monetdb", repr=False)
+    """MonetDB password; better given as MIP_NODE_MONETDB_PASSWORD than in the file."""
+    monetdb_schema: str = ""
+    """Schema of the node's tables (its metadata goes in <schema>_meta); empty: mip_<node_id>."""
     data_folders: tuple[str, ...] = ()
     """MIP data-model folders to load at start (already-loaded datasets are skipped)."""
     exclude_globs: tuple[str, ...] = ("*-test.csv",)
@@ -54,8 +69,17 @@ class NodeConfig:
             raise ConfigError(f"role must be 'global' or 'local', got {self.role!r}")
         if self.db_backend not in ("duckdb", "monetdb"):
             raise ConfigError(f"db_backend must be 'duckdb' or 'monetdb', got {self.db_backend!r}")
+        if self.db_backend == "monetdb" and self.monetdb_schema and not _SCHEMA.fullmatch(self.monetdb_schema):
+            raise ConfigError(f"monetdb_schema must match {_SCHEMA.pattern}, got {self.monetdb_schema!r}")
         if self.min_rows < 1:
             raise ConfigError("min_rows must be at least 1")
+
+    @property
+    def monetdb_schema_name(self) -> str:
+        """The schema of the node's MonetDB tables: ``monetdb_schema``, or ``mip_<node_id>``."""
+        if self.monetdb_schema:
+            return self.monetdb_schema
+        return ("mip_" + re.sub(r"[^a-z0-9]+", "_", self.node_id.lower()).strip("_"))[:50]
 
     @property
     def is_global(self) -> bool:

@@ -13,7 +13,7 @@ from mip_common.errors import AlreadyExistsError, MipError
 from mip_common.metrics import start_metrics_server
 from mip_node.config import NodeConfig
 from mip_node.data_models import load_folder
-from mip_node.db import Database, DuckDBDatabase
+from mip_node.db import Database, DuckDBDatabase, MonetDBDatabase, MonetDBSettings
 from mip_node.servicer import NodeServicer
 from mip_node.workers import WorkerPool
 from udf_library import discover_udfs
@@ -29,6 +29,17 @@ def open_database(config: NodeConfig) -> Database:
     """The node's database, as its config chooses."""
     if config.db_backend == "duckdb":
         return DuckDBDatabase(config.data_dir / f"{config.node_id}.duckdb")
+    if config.db_backend == "monetdb":
+        return MonetDBDatabase(
+            MonetDBSettings(
+                host=config.monetdb_host,
+                port=config.monetdb_port,
+                database=config.monetdb_database,
+                user=config.monetdb_user,
+                password=config.monetdb_password,
+                schema=config.monetdb_schema_name,
+            )
+        )
     raise MipError(f"database backend {config.db_backend!r} is not available in this build")
 
 

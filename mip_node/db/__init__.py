@@ -9,11 +9,14 @@ from mip_node.db._interface import (
     quote_table,
 )
 from mip_node.db.duckdb_backend import DuckDBDatabase
+from mip_node.db.monetdb_backend import MonetDBDatabase, MonetDBSettings
 
 __all__ = [
     "Database",
     "DatasetRecord",
     "DuckDBDatabase",
+    "MonetDBDatabase",
+    "MonetDBSettings",
     "Privacy",
     "TableMeta",
     "quote_identifier",
