@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tomllib
 from collections.abc import Mapping
@@ -58,12 +59,42 @@ class ControllerConfig:
     """host:port of the Prometheus /metrics endpoint (port 0 picks a free one); empty disables it."""
     port_file: str = ""
     """If set, the bound port is written there once the controller serves."""
+    tls_cert_file: str = ""
+    """PEM certificate of the controller: served to clients and presented to nodes (mTLS)."""
+    tls_key_file: str = ""
+    """PEM private key of ``tls_cert_file``."""
+    tls_ca_file: str = ""
+    """PEM CA that signed the nodes' certificates; setting the three tls_* files turns TLS on."""
+    client_auth: str = "none"
+    """How clients of ControllerService authenticate: "none", "mtls" (client certificate) or "token"."""
+    client_ca_file: str = ""
+    """PEM CA of client certificates under "mtls"; defaults to ``tls_ca_file``."""
+    allowed_client_identities: tuple[str, ...] = ()
+    """Client certificate identities allowed under "mtls"; empty allows any the client CA signed."""
+    token_file: str = ""
+    """File of accepted bearer tokens, one per line, for client_auth = "token"."""
+    tokens: tuple[str, ...] = dataclasses.field(default=(), repr=False)
+    """Accepted bearer tokens, best given as MIP_CONTROLLER_TOKENS (comma-separated), not in TOML."""
 
     def __post_init__(self) -> None:
         nodes = [self.global_node_address, *self.local_node_addresses]
         ids = [n.node_id for n in nodes]
         if len(set(ids)) != len(ids):
             raise ConfigError(f"node ids must be unique, got {ids}")
+        tls = [self.tls_cert_file, self.tls_key_file, self.tls_ca_file]
+        if any(tls) and not all(tls):
+            raise ConfigError("TLS needs all of tls_cert_file, tls_key_file and tls_ca_file")
+        if self.client_auth not in ("none", "mtls", "token"):
+            raise ConfigError(f"client_auth must be 'none', 'mtls' or 'token', got {self.client_auth!r}")
+        if self.client_auth != "none" and not self.is_tls:
+            raise ConfigError(f"client_auth = {self.client_auth!r} needs TLS (set the tls_* files)")
+        if self.client_auth == "token" and not (self.token_file or self.tokens):
+            raise ConfigError("client_auth = 'token' needs token_file or tokens")
+
+    @property
+    def is_tls(self) -> bool:
+        """Whether the controller serves TLS and calls nodes over mTLS."""
+        return bool(self.tls_cert_file)
 
     @property
     def global_node_address(self) -> NodeAddress:

@@ -63,6 +63,16 @@ class NodeConfig:
     """host:port of the Prometheus /metrics endpoint (port 0 picks a free one); empty disables it."""
     port_file: str = ""
     """If set, the bound port is written there once the node serves (used by launchers)."""
+    tls_cert_file: str = ""
+    """PEM certificate the node serves with; setting it (with key and CA) turns TLS on."""
+    tls_key_file: str = ""
+    """PEM private key of ``tls_cert_file``."""
+    tls_ca_file: str = ""
+    """PEM CA that signed the controller's client certificate; TLS clients must present one."""
+    allowed_client_identities: tuple[str, ...] = ("controller",)
+    """Certificate identities (common name or DNS name) allowed to call NodeService under TLS."""
+    audit_fsync: bool = True
+    """fsync the audit log (``<data_dir>/audit.jsonl``) after every event."""
 
     def __post_init__(self) -> None:
         if self.role not in ("global", "local"):
@@ -73,6 +83,11 @@ class NodeConfig:
             raise ConfigError(f"monetdb_schema must match {_SCHEMA.pattern}, got {self.monetdb_schema!r}")
         if self.min_rows < 1:
             raise ConfigError("min_rows must be at least 1")
+        tls = [self.tls_cert_file, self.tls_key_file, self.tls_ca_file]
+        if any(tls) and not all(tls):
+            raise ConfigError("TLS needs all of tls_cert_file, tls_key_file and tls_ca_file (the node requires mTLS)")
+        if any(tls) and not self.allowed_client_identities:
+            raise ConfigError("allowed_client_identities must name at least one controller identity")
 
     @property
     def monetdb_schema_name(self) -> str:
@@ -85,6 +100,11 @@ class NodeConfig:
     def is_global(self) -> bool:
         """Whether this node aggregates (and so holds no primary data)."""
         return self.role == "global"
+
+    @property
+    def is_tls(self) -> bool:
+        """Whether the node serves TLS and requires client certificates."""
+        return bool(self.tls_cert_file)
 
 
 def load_node_config(path: Path | None, env: Mapping[str, str] = os.environ) -> NodeConfig:

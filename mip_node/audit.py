@@ -1,0 +1,89 @@
+"""The node's audit log: an append-only JSON-lines record of what ran on its data and what left it.
+
+One line per event, written to ``<data_dir>/audit.jsonl`` and flushed to disk (fsync) before
+the call that caused it answers, so the hospital sees every UDF run, data view and table that
+left the node, across restarts. The file is only ever opened for appending.
+
+Events (every line has ``time``, ``event``, ``experiment_id`` and ``caller``):
+
+- ``data_view``: datasets selected, ``rows`` and ``dataset_rows`` used (CreateDataView)
+- ``udf``: ``udf``, input tables with row counts, outputs with row counts and privacy
+- ``table_sent``: a table that left the node (GetTableData): ``table``, ``rows``, ``bytes``
+- ``table_refused``: private data that was asked to leave and was refused
+- ``table_received``: a table stored from another node (CreateTable)
+- ``tables_deleted``, ``data_loaded``, ``call_refused`` (a caller without the right identity)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from mip_common.auth import CALLER
+from mip_common.logs import EXPERIMENT_ID
+
+__all__ = ["AUDIT_FILE", "AuditLog", "read_audit"]
+
+log = logging.getLogger(__name__)
+
+AUDIT_FILE = "audit.jsonl"
+
+
+class AuditLog:
+    """Appends one JSON object per event to ``path``; thread-safe, fsync'd per event."""
+
+    def __init__(self, path: Path, *, node_id: str = "", is_fsync: bool = True) -> None:
+        self.path = path
+        self._node_id = node_id
+        self._is_fsync = is_fsync
+        self._lock = threading.Lock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = path.open("a", encoding="utf-8")
+
+    def record(self, event: str, *, experiment_id: str | None = None, caller: str | None = None, **fields: Any) -> None:
+        """Append one event; experiment id and caller default to the current call's."""
+        entry: dict[str, Any] = {
+            "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "event": event,
+            "node_id": self._node_id,
+            "experiment_id": EXPERIMENT_ID.get() if experiment_id is None else experiment_id,
+            "caller": CALLER.get() if caller is None else caller,
+        }
+        entry.update(fields)
+        line = json.dumps(entry, separators=(",", ":"), default=str) + "\n"
+        with self._lock:
+            if self._file.closed:
+                log.error("audit event after close", extra={"fields": {"audit_event": event}})
+                return
+            self._file.write(line)
+            self._file.flush()
+            if self._is_fsync:
+                os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        """Flush and close the file."""
+        with self._lock:
+            if not self._file.closed:
+                self._file.flush()
+                os.fsync(self._file.fileno())
+                self._file.close()
+
+
+def read_audit(path: Path, *, experiment_id: str | None = None) -> Iterator[dict[str, Any]]:
+    """The events in ``path``, oldest first, optionally of one experiment; a torn last line is skipped."""
+    if not path.exists():
+        return
+    with path.open(encoding="utf-8") as lines:
+        for line in lines:
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut short by a crash mid-write
+            if experiment_id is None or entry.get("experiment_id") == experiment_id:
+                yield entry
