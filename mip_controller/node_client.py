@@ -32,10 +32,18 @@ class NodeClient:
     are retried with backoff on UNAVAILABLE while the deadline allows.
     """
 
-    def __init__(self, node_id: str, address: str, *, concurrency: int, chunk_bytes: int) -> None:
+    def __init__(
+        self,
+        node_id: str,
+        address: str,
+        *,
+        concurrency: int,
+        chunk_bytes: int,
+        credentials: grpc.ChannelCredentials | None = None,
+    ) -> None:
         self.node_id = node_id
         self.address = address
-        self._channel = open_channel(address)
+        self._channel = open_channel(address, credentials=credentials)
         self._stub = node_service_pb2_grpc.NodeServiceStub(self._channel)
         self._queue = asyncio.Semaphore(concurrency)
         self._chunk_bytes = chunk_bytes

@@ -7,11 +7,14 @@ import logging
 import signal
 from pathlib import Path
 
+import grpc
 from grpc_health.v1 import health_pb2
 
 from algorithm_flows import discover_flows
 from mip_common._proto import controller_service_pb2, controller_service_pb2_grpc
-from mip_common.channels import ServingServer, start_server
+from mip_common.auth import AuthInterceptor, channel_credentials, read_tokens
+from mip_common.auth import server_credentials as tls_server_credentials
+from mip_common.channels import ServingServer, is_loopback, start_server
 from mip_common.metrics import start_metrics_server
 from mip_controller.catalogue import CatalogueCache
 from mip_controller.config import ControllerConfig
@@ -29,12 +32,23 @@ SERVICE_NAME = controller_service_pb2.DESCRIPTOR.services_by_name["ControllerSer
 
 async def serve(config: ControllerConfig, *, stop: asyncio.Event | None = None) -> None:
     """Serve until SIGINT/SIGTERM (or ``stop``)."""
+    if not config.is_tls and not is_loopback(config.listen_address):
+        log.warning(
+            "listening on a non-loopback address without TLS: anyone on the network can run "
+            "experiments through this controller; enable TLS and client_auth before deploying",
+            extra={"fields": {"address": config.listen_address}},
+        )
+    node_credentials = (
+        channel_credentials(config.tls_ca_file, config.tls_cert_file, config.tls_key_file) if config.is_tls else None
+    )
+    server_credentials, interceptors = _security(config)
     clients = {
         n.node_id: NodeClient(
             n.node_id,
             n.address,
             concurrency=config.node_concurrency,
             chunk_bytes=config.chunk_bytes,
+            credentials=node_credentials,
         )
         for n in [config.global_node_address, *config.local_node_addresses]
     }
@@ -73,6 +87,8 @@ async def serve(config: ControllerConfig, *, stop: asyncio.Event | None = None) 
                 SERVICE_NAME,
             )
         ],
+        credentials=server_credentials,
+        interceptors=interceptors,
     )
     serving_ref.append(serving)
     monitor.start()
@@ -87,6 +103,8 @@ async def serve(config: ControllerConfig, *, stop: asyncio.Event | None = None) 
                 "address": f"{host}:{serving.port}",
                 "nodes": len(clients),
                 "algorithms": len(flows),
+                "tls": config.is_tls,
+                "client_auth": config.client_auth,
             }
         },
     )
@@ -104,3 +122,21 @@ async def serve(config: ControllerConfig, *, stop: asyncio.Event | None = None) 
         await serving.stop(5.0)
         for client in clients.values():
             await client.close()
+
+
+def _security(config: ControllerConfig) -> tuple[grpc.ServerCredentials | None, list[AuthInterceptor]]:
+    """TLS credentials for ControllerService and the client check its ``client_auth`` asks for."""
+    if not config.is_tls:
+        return None, []
+    is_mtls = config.client_auth == "mtls"
+    credentials = tls_server_credentials(
+        config.tls_cert_file,
+        config.tls_key_file,
+        (config.client_ca_file or config.tls_ca_file) if is_mtls else None,
+        require_client_auth=is_mtls,
+    )
+    if is_mtls:
+        return credentials, [AuthInterceptor("mtls", allowed_identities=config.allowed_client_identities)]
+    if config.client_auth == "token":
+        return credentials, [AuthInterceptor("token", tokens=read_tokens(config.token_file, config.tokens))]
+    return credentials, []
