@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from mip_common.certs import CertFiles, create_federation_certs
+
 __all__ = ["FederationError", "LocalFederation", "ProcessInfo", "split_data_folder"]
 
 _START_TIMEOUT_S = 60.0
@@ -48,6 +50,9 @@ class LocalFederation:
     """Per local node, the data-model folders it loads at start."""
     node_settings: dict[str, object] = field(default_factory=dict)
     controller_settings: dict[str, object] = field(default_factory=dict)
+    tls: bool = False
+    """Run with TLS: a development CA in ``workdir/certs``, mTLS between controller and nodes,
+    and client certificates (identity "client") for clients of the controller."""
     processes: dict[str, ProcessInfo] = field(default_factory=dict)
     _popen: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
@@ -68,6 +73,8 @@ class LocalFederation:
     def start(self) -> LocalFederation:
         """Start every node, then the controller; return once all serve."""
         self.workdir.mkdir(parents=True, exist_ok=True)
+        if self.tls:
+            create_federation_certs(self.certs_dir, ["global", *self.local_ids, "controller", "client"])
         for node_id, role, folders in [
             ("global", "global", ()),
             *[(node_id, "local", folders) for node_id, folders in zip(self.local_ids, self.local_data, strict=True)],
@@ -81,24 +88,49 @@ class LocalFederation:
         return self
 
     def _spawn_node(self, node_id: str, role: str, folders: list[str]) -> None:
-        settings = {
-            "node_id": node_id,
-            "role": role,
-            "listen_address": "127.0.0.1:0",
-            "data_dir": str(self.workdir / node_id),
-            "data_folders": folders,
-            "port_file": str(self.workdir / f"{node_id}.port"),
-        } | self.node_settings
+        settings = (
+            {
+                "node_id": node_id,
+                "role": role,
+                "listen_address": "127.0.0.1:0",
+                "data_dir": str(self.workdir / node_id),
+                "data_folders": folders,
+                "port_file": str(self.workdir / f"{node_id}.port"),
+            }
+            | self._tls_settings(node_id, {"allowed_client_identities": ["controller"]})
+            | self.node_settings
+        )
         self._spawn(node_id, "mip_node", "node", settings)
 
     def _spawn_controller(self) -> None:
-        settings = {
-            "listen_address": "127.0.0.1:0",
-            "global_node": f"global@{self.node_address('global')}",
-            "local_nodes": [f"{n}@{self.node_address(n)}" for n in self.local_ids],
-            "port_file": str(self.workdir / "controller.port"),
-        } | self.controller_settings
+        settings = (
+            {
+                "listen_address": "127.0.0.1:0",
+                "global_node": f"global@{self.node_address('global')}",
+                "local_nodes": [f"{n}@{self.node_address(n)}" for n in self.local_ids],
+                "port_file": str(self.workdir / "controller.port"),
+            }
+            | self._tls_settings("controller", {"client_auth": "mtls", "allowed_client_identities": ["client"]})
+            | self.controller_settings
+        )
         self._spawn("controller", "mip_controller", "controller", settings)
+
+    @property
+    def certs_dir(self) -> Path:
+        """Where ``tls=True`` writes the development CA and every certificate."""
+        return self.workdir / "certs"
+
+    def cert_files(self, identity: str = "client") -> CertFiles:
+        """The certificate, key and CA files of ``identity`` (``"client"`` for callers of the controller)."""
+        return CertFiles(
+            self.certs_dir / f"{identity}.pem", self.certs_dir / f"{identity}.key", self.certs_dir / "ca.pem"
+        )
+
+    def _tls_settings(self, identity: str, extra: dict[str, object]) -> dict[str, object]:
+        if not self.tls:
+            return {}
+        files = self.cert_files(identity)
+        return {"tls_cert_file": str(files.cert), "tls_key_file": str(files.key), "tls_ca_file": str(files.ca)} | extra
 
     def _spawn(self, name: str, module: str, table: str, settings: dict[str, object]) -> None:
         config = self.workdir / f"{name}.toml"
