@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
 import time
+import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from google.protobuf import json_format
 
+from mip_common.certs import create_federation_certs
 from mip_common.errors import MipError
 from mip_controller.client import Controller, Progress, StepOutcome
 from mip_controller.demo_data import write_demo_federation
@@ -43,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="start a local federation, run k-means, stop everything")
     demo.add_argument("--locals", type=int, default=3, help="local nodes (default 3)")
+    demo.add_argument("--tls", action="store_true", help="run with TLS, mTLS and a development CA")
     demo.set_defaults(handler=_demo)
 
     federation = commands.add_parser("federation", help="start or stop a local federation").add_subparsers(
@@ -61,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=None,
         help="CSV glob to leave out (default *-test.csv)",
+    )
+    up.add_argument(
+        "--tls", action="store_true", help="run with TLS: a development CA in WORKDIR/certs, mTLS everywhere"
     )
     up.set_defaults(handler=_federation_up)
     down = federation.add_parser("down", help="stop the federation started in --workdir")
@@ -99,6 +106,20 @@ def _parser() -> argparse.ArgumentParser:
         _controller_option(command)
         command.add_argument("--json", action="store_true", help="print JSON only")
         command.set_defaults(handler=handler)
+
+    certs = commands.add_parser("certs", help="development certificates").add_subparsers(dest="action", required=True)
+    create = certs.add_parser("create", help="create a development CA and certificates for a local federation")
+    create.add_argument("--out", type=Path, required=True, help="directory for ca.pem, ca.key, <id>.pem, <id>.key")
+    create.add_argument("--nodes", required=True, help="comma-separated node ids, e.g. global,local1,local2")
+    create.add_argument("--controller", default="controller", help="the controller's identity (default controller)")
+    create.add_argument("--clients", default="client", help="comma-separated client identities (default client)")
+    create.add_argument(
+        "--hosts",
+        default="localhost,127.0.0.1,::1",
+        help="host names and IP addresses every certificate is valid for",
+    )
+    create.add_argument("--days", type=int, default=365, help="validity in days (default 365)")
+    create.set_defaults(handler=_certs_create)
     return parser
 
 
@@ -108,6 +129,27 @@ def _controller_option(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="controller host:port (default: the one `mip federation up` started)",
     )
+    parser.add_argument("--ca", type=Path, help="PEM CA that signed the controller's certificate (turns TLS on)")
+    parser.add_argument("--cert", type=Path, help="PEM client certificate (client_auth = mtls)")
+    parser.add_argument("--key", type=Path, help="PEM key of --cert")
+    parser.add_argument(
+        "--token-file", type=Path, help="file holding a bearer token (client_auth = token); or set MIP_TOKEN"
+    )
+
+
+def _connect(args: argparse.Namespace) -> Controller:
+    """A client of the controller, with the TLS files or token given (or those of `mip federation up --tls`)."""
+    token = args.token_file.read_text().strip() if args.token_file else os.environ.get("MIP_TOKEN", "")
+    ca, cert, key = args.ca, args.cert, args.key
+    if not (ca or cert or token or args.controller):
+        state = Path(".mip/federation") / "federation.json"
+        if state.exists():
+            config = Path(json.loads(state.read_text())["controller"]["config"])
+            settings = tomllib.loads(config.read_text()).get("controller", {}) if config.exists() else {}
+            if settings.get("client_auth") == "mtls":
+                certs = config.parent / "certs"
+                ca, cert, key = certs / "ca.pem", certs / "client.pem", certs / "client.key"
+    return Controller(_controller_address(args), ca_file=ca, cert_file=cert, key_file=key, token=token)
 
 
 def _controller_address(args: argparse.Namespace) -> str:
@@ -122,7 +164,9 @@ def _controller_address(args: argparse.Namespace) -> str:
 # --- federation ---------------------------------------------------------------------------
 
 
-def _start_federation(workdir: Path, num_locals: int, data: Path | None, exclude: list[str] | None) -> LocalFederation:
+def _start_federation(
+    workdir: Path, num_locals: int, data: Path | None, exclude: list[str] | None, *, tls: bool = False
+) -> LocalFederation:
     if num_locals < 1:
         raise ValueError("--locals must be at least 1")
     if data is None:
@@ -132,7 +176,7 @@ def _start_federation(workdir: Path, num_locals: int, data: Path | None, exclude
             raise ValueError(f"{data} is not a data-model folder (no CDEsMetadata.json)")
         globs = exclude if exclude is not None else ["*-test.csv"]
         folders = [[f] for f in split_data_folder(data, workdir / "data", num_locals, globs)]
-    return LocalFederation(workdir, folders).start()
+    return LocalFederation(workdir, folders, tls=tls).start()
 
 
 def _federation_up(args: argparse.Namespace) -> None:
@@ -141,8 +185,11 @@ def _federation_up(args: argparse.Namespace) -> None:
         raise ValueError(
             f"a federation is already recorded in {workdir}; run `mip federation down --workdir {args.workdir}`"
         )
-    federation = _start_federation(workdir, args.locals, args.data, args.exclude)
+    federation = _start_federation(workdir, args.locals, args.data, args.exclude, tls=args.tls)
     print(federation.controller_address)
+    if args.tls:
+        files = federation.cert_files("client")
+        print(f"TLS on; client certificate: --ca {files.ca} --cert {files.cert} --key {files.key}")
 
 
 def _federation_down(args: argparse.Namespace) -> None:
@@ -157,10 +204,16 @@ def _demo(args: argparse.Namespace) -> None:
         flush=True,
     )
     started = time.monotonic()
-    federation = _start_federation(workdir, args.locals, None, None)
+    federation = _start_federation(workdir, args.locals, None, None, tls=args.tls)
     try:
         print(f"federation up in {time.monotonic() - started:.1f} s; controller at {federation.controller_address}")
-        with Controller(federation.controller_address) as controller:
+        files = federation.cert_files("client") if args.tls else None
+        with Controller(
+            federation.controller_address,
+            ca_file=files.ca if files else None,
+            cert_file=files.cert if files else None,
+            key_file=files.key if files else None,
+        ) as controller:
             datasets = controller.datasets()
             _print_table(
                 ["dataset", "data model", "nodes", "rows"],
@@ -216,7 +269,7 @@ def _run(args: argparse.Namespace) -> None:
             parameters[key] = value
     if "data_model" not in inputdata or not inputdata.get("datasets"):
         raise ValueError("say which data: --data-model and --datasets, or --request FILE with inputdata")
-    with Controller(_controller_address(args)) as controller:
+    with _connect(args) as controller:
         outcome = controller.run(
             args.algorithm,
             data_model=inputdata["data_model"],
@@ -301,7 +354,7 @@ def _split(text: str) -> list[str]:
 
 
 def _algorithms(args: argparse.Namespace) -> None:
-    with Controller(_controller_address(args)) as controller:
+    with _connect(args) as controller:
         algorithms = controller.algorithms()
     if args.json:
         print(json.dumps([json_format.MessageToDict(a) for a in algorithms], indent=2))
@@ -329,7 +382,7 @@ def _rule(rule: Any) -> str:
 
 
 def _datasets(args: argparse.Namespace) -> None:
-    with Controller(_controller_address(args)) as controller:
+    with _connect(args) as controller:
         datasets = controller.datasets()
     if args.json:
         print(json.dumps([json_format.MessageToDict(d) for d in datasets], indent=2))
@@ -341,7 +394,7 @@ def _datasets(args: argparse.Namespace) -> None:
 
 
 def _health(args: argparse.Namespace) -> None:
-    with Controller(_controller_address(args)) as controller:
+    with _connect(args) as controller:
         report = controller.health()
     if args.json:
         print(json.dumps(json_format.MessageToDict(report), indent=2))
@@ -361,3 +414,15 @@ def _health(args: argparse.Namespace) -> None:
             for n in report.nodes
         ],
     )
+
+
+# --- certificates -------------------------------------------------------------------------
+
+
+def _certs_create(args: argparse.Namespace) -> None:
+    nodes, clients = _split(args.nodes), _split(args.clients)
+    files = create_federation_certs(
+        args.out, [*nodes, args.controller, *clients], hosts=_split(args.hosts), valid_days=args.days
+    )
+    print(f"development CA: {args.out / 'ca.pem'} (key {args.out / 'ca.key'}; keep it private)")
+    _print_table(["identity", "certificate", "key"], [[name, f.cert, f.key] for name, f in files.items()])

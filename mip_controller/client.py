@@ -14,12 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import grpc
 from google.protobuf import json_format, struct_pb2
 
 from mip_common._proto import common_pb2, controller_service_pb2, controller_service_pb2_grpc
+from mip_common.auth import channel_credentials
 from mip_common.errors import MipError
 from mip_common.status import error_from_rpc
 
@@ -57,7 +59,25 @@ class StepOutcome:
 class Controller:
     """A connection to a controller. Errors are raised as ``mip_common.errors.MipError`` subclasses."""
 
-    def __init__(self, address: str, *, credentials: grpc.ChannelCredentials | None = None) -> None:
+    def __init__(
+        self,
+        address: str,
+        *,
+        credentials: grpc.ChannelCredentials | None = None,
+        ca_file: str | Path | None = None,
+        cert_file: str | Path | None = None,
+        key_file: str | Path | None = None,
+        token: str = "",
+    ) -> None:
+        """Connect to ``address``; plaintext unless TLS is asked for.
+
+        ``ca_file`` (PEM; the system's roots if omitted) turns TLS on and verifies the controller.
+        ``cert_file``/``key_file`` present a client certificate (``client_auth = "mtls"``);
+        ``token`` sends ``authorization: Bearer <token>`` on every call (``client_auth = "token"``).
+        ``credentials`` overrides all of them.
+        """
+        if credentials is None and (ca_file or cert_file or key_file or token):
+            credentials = channel_credentials(ca_file, cert_file, key_file, token=token)
         self._channel = grpc.secure_channel(address, credentials) if credentials else grpc.insecure_channel(address)
         self._stub = controller_service_pb2_grpc.ControllerServiceStub(self._channel)
         self.address = address
