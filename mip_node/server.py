@@ -7,14 +7,19 @@ import logging
 import signal
 from pathlib import Path
 
+import grpc
+
 from mip_common._proto import node_service_pb2, node_service_pb2_grpc
+from mip_common.auth import AuthInterceptor, server_credentials
 from mip_common.channels import is_loopback, start_server
 from mip_common.errors import AlreadyExistsError, MipError
 from mip_common.metrics import start_metrics_server
+from mip_node.audit import AUDIT_FILE, AuditLog
 from mip_node.config import NodeConfig
 from mip_node.data_models import load_folder
 from mip_node.db import Database, DuckDBDatabase, MonetDBDatabase, MonetDBSettings
 from mip_node.servicer import NodeServicer
+from mip_node.table_store import TableStore
 from mip_node.workers import WorkerPool
 from udf_library import discover_udfs
 
@@ -57,21 +62,26 @@ def _load_start_folders(config: NodeConfig, db: Database) -> None:
 
 async def serve(config: NodeConfig, *, stop: asyncio.Event | None = None) -> None:
     """Serve until SIGINT/SIGTERM (or ``stop``), then drain calls and close the database."""
-    if not is_loopback(config.listen_address):
+    if not config.is_tls and not is_loopback(config.listen_address):
         log.warning(
             "listening on a non-loopback address without TLS: anyone on the network can call "
             "this node; enable TLS before deploying",
             extra={"fields": {"address": config.listen_address}},
         )
+    audit = AuditLog(config.data_dir / AUDIT_FILE, node_id=config.node_id, is_fsync=config.audit_fsync)
     db = open_database(config)
     workers = WorkerPool(config.udf_workers)
     if not config.is_global:
         _load_start_folders(config, db)
     udfs = discover_udfs()
-    servicer = NodeServicer(config, db, udfs, workers)
+    store = TableStore(db, cache_bytes=config.table_cache_bytes)
+    servicer = NodeServicer(config, db, store, udfs, workers, audit=audit)
+    credentials, interceptors = _security(config, audit)
     serving = await start_server(
         config.listen_address,
         [(servicer, node_service_pb2_grpc.add_NodeServiceServicer_to_server, SERVICE_NAME)],
+        credentials=credentials,
+        interceptors=interceptors,
     )
     metrics = start_metrics_server(config.metrics_address)
     host = config.listen_address.rsplit(":", 1)[0]
@@ -79,7 +89,14 @@ async def serve(config: NodeConfig, *, stop: asyncio.Event | None = None) -> Non
         Path(config.port_file).write_text(str(serving.port))
     log.info(
         "node serving",
-        extra={"fields": {"address": f"{host}:{serving.port}", "role": config.role, "udfs": len(udfs)}},
+        extra={
+            "fields": {
+                "address": f"{host}:{serving.port}",
+                "role": config.role,
+                "udfs": len(udfs),
+                "tls": config.is_tls,
+            }
+        },
     )
     print(f"MIP_NODE_READY {host}:{serving.port}", flush=True)
     stop = stop or asyncio.Event()
@@ -94,4 +111,22 @@ async def serve(config: NodeConfig, *, stop: asyncio.Event | None = None) -> Non
             metrics.stop()
         await serving.stop(5.0)
         workers.shutdown()
+        store.close()
         db.close()
+        audit.close()
+
+
+def _security(config: NodeConfig, audit: AuditLog) -> tuple[grpc.ServerCredentials | None, list[AuthInterceptor]]:
+    """TLS credentials requiring a client certificate, and the identity check, when TLS is on."""
+    if not config.is_tls:
+        return None, []
+    credentials = server_credentials(
+        config.tls_cert_file, config.tls_key_file, config.tls_ca_file, require_client_auth=True
+    )
+
+    def refused(method: str, caller: str, reason: str) -> None:
+        audit.record("call_refused", method=method, caller=caller, reason=reason)
+
+    return credentials, [
+        AuthInterceptor("mtls", allowed_identities=config.allowed_client_identities, on_refused=refused)
+    ]

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import queue
 import shutil
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -27,18 +26,21 @@ from mip_common.arrow_chunks import (
 from mip_common.errors import (
     FailedPreconditionError,
     InvalidRequestError,
+    MipError,
     NotFoundError,
     PrivacyError,
     TooFewRowsError,
 )
-from mip_common.filters import FilterVariable, compile_selection
+from mip_common.filters import compile_selection
 from mip_common.metrics import UDF_SECONDS
 from mip_common.naming import check_experiment_id, new_table_name
 from mip_common.version import VERSION
+from mip_node.audit import AUDIT_FILE, AuditLog
 from mip_node.config import NodeConfig
 from mip_node.data_models import DataModelSpec, data_catalogue, load_folder
-from mip_node.db import Database, Privacy, TableMeta
-from mip_node.udf_executor import UdfExecutor
+from mip_node.db import Database, DatasetRecord, Privacy, TableMeta
+from mip_node.table_store import TableStore
+from mip_node.udf_executor import UdfExecutor, UdfRun
 from mip_node.workers import WorkerPool
 from udf_library import UdfSpec
 
@@ -47,18 +49,29 @@ __all__ = ["NodeServicer"]
 log = logging.getLogger(__name__)
 
 _DATASET = "dataset"
-_END = object()
 
 
 class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
     """Serves one node's NodeService; every blocking call goes through the worker pool."""
 
-    def __init__(self, config: NodeConfig, db: Database, udfs: dict[str, UdfSpec], workers: WorkerPool) -> None:
+    def __init__(
+        self,
+        config: NodeConfig,
+        db: Database,
+        store: TableStore,
+        udfs: dict[str, UdfSpec],
+        workers: WorkerPool,
+        *,
+        audit: AuditLog | None = None,
+    ) -> None:
+        self._audit = audit or AuditLog(config.data_dir / AUDIT_FILE, node_id=config.node_id)
         self._config = config
         self._db = db
         self._udfs = udfs
         self._workers = workers
-        self._executor = UdfExecutor(db, config, udfs)
+        self._store = store
+        self._cached_catalogue: tuple[list[DataModelSpec], list[DatasetRecord]] | None = None
+        self._executor = UdfExecutor(store, config, udfs)
         self._started = time.monotonic()
         self._request_locks: dict[str, asyncio.Lock] = {}
 
@@ -83,6 +96,7 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
             normalize_table(schema.empty_table())  # rejects unsupported column types
             meta = TableMeta(header.table_name, Privacy.SHAREABLE, header.experiment_id)
             stored = await self._store_stream(meta, schema, request_iterator)
+            await self._record("table_received", table=stored.name, rows=stored.row_count)
             response = node_service_pb2.CreateTableResponse(table=_table_info(stored, schema))
             await self._remember(header.request_id, response)
             log.info("table created", extra={"fields": {"table": stored.name, "rows": stored.row_count}})
@@ -94,57 +108,49 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
         schema: pa.Schema,
         request_iterator: AsyncIterator[node_service_pb2.CreateTableRequest],
     ) -> TableMeta:
-        """Stream batches into a worker that inserts them in one transaction (bounded buffer)."""
-        pending: queue.Queue[Any] = queue.Queue(maxsize=8)
-
-        def batches() -> Iterator[pa.RecordBatch]:
-            while True:
-                item = pending.get()
-                if item is _END:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-
-        insert = asyncio.ensure_future(self._workers.run(self._db.create_table, meta, schema, batches()))
-        try:
-            async for message in request_iterator:
-                if message.WhichOneof("payload") != "arrow_batch":
-                    raise InvalidRequestError("only the first CreateTable message may be a header")
-                await _put(pending, decode_batch(schema, message.arrow_batch), insert)
-            await _put(pending, _END, insert)
-        except BaseException as exc:
-            await _put(
-                pending,
-                exc if isinstance(exc, Exception) else InvalidRequestError("cancelled"),
-                insert,
-            )
-            await asyncio.gather(insert, return_exceptions=True)
-            raise
-        return await insert
+        """Collect the stream's batches, then store the table whole (nothing half-made is visible)."""
+        batches = []
+        async for message in request_iterator:
+            if message.WhichOneof("payload") != "arrow_batch":
+                raise InvalidRequestError("only the first CreateTable message may be a header")
+            batches.append(decode_batch(schema, message.arrow_batch))
+        return self._store.put(meta, pa.Table.from_batches(batches, schema))
 
     async def GetTableData(
         self,
         request: node_service_pb2.GetTableDataRequest,
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> AsyncIterator[node_service_pb2.GetTableDataResponse]:
-        meta = await self._workers.run(self._db.table_meta, request.table_name)
+        stored = await self._workers.run(self._store.get, request.table_name)
+        meta = stored.meta
         if meta.privacy is not Privacy.SHAREABLE:
+            await self._record("table_refused", table=meta.name, privacy=meta.privacy.value)
             raise PrivacyError(
                 f"table {meta.name!r} is {meta.privacy.value} data and cannot leave this node; "
                 "only UDF outputs declared shareable can"
             )
-        schema = await self._workers.run(self._db.schema_of, meta.name)
         yield node_service_pb2.GetTableDataResponse(
-            header=node_service_pb2.TableHeader(arrow_schema=encode_schema(schema), row_count=meta.row_count)
+            header=node_service_pb2.TableHeader(
+                arrow_schema=encode_schema(stored.arrow.schema), row_count=meta.row_count
+            )
         )
         chunk_bytes = request.chunk_bytes or self._config.chunk_bytes
-        chunks = encode_batches(self._db.iter_batches(meta.name, 262_144), chunk_bytes)
-        while True:
-            chunk = await self._workers.run(next, chunks, None)
-            if chunk is None:
-                break
-            yield node_service_pb2.GetTableDataResponse(arrow_batch=chunk)
+        chunks = encode_batches(stored.arrow.to_batches(), chunk_bytes)
+        sent_bytes, is_complete = 0, False
+        try:
+            if stored.nbytes <= chunk_bytes:
+                for chunk in chunks:
+                    sent_bytes += len(chunk)
+                    yield node_service_pb2.GetTableDataResponse(arrow_batch=chunk)
+            else:
+                while (chunk := await self._workers.run(next, chunks, None)) is not None:
+                    sent_bytes += len(chunk)
+                    yield node_service_pb2.GetTableDataResponse(arrow_batch=chunk)
+            is_complete = True
+        finally:  # what left the node is recorded even when the stream breaks off
+            self._audit.record(
+                "table_sent", table=meta.name, rows=meta.row_count, bytes=sent_bytes, is_complete=is_complete
+            )
         log.info("table sent", extra={"fields": {"table": meta.name, "rows": meta.row_count}})
 
     async def DeleteTable(
@@ -157,9 +163,10 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
         if request.table_name:
             names = [request.table_name]
         else:
-            tables = await self._workers.run(self._db.experiment_tables, request.experiment_id)
+            tables = await self._workers.run(self._store.experiment_tables, request.experiment_id)
             names = [t.name for t in tables]
-        deleted = await self._workers.run(self._db.drop_tables, names)
+        deleted = await self._workers.run(self._store.drop, names)
+        await self._record("tables_deleted", tables=names[:100], deleted=deleted)
         return node_service_pb2.DeleteTableResponse(deleted_count=deleted)
 
     # --- UDFs ---------------------------------------------------------------------------
@@ -200,13 +207,16 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
                 dict(request.table_arguments),
                 literals,
             )
-            outputs = []
-            for output_name, meta in run.outputs:
-                schema = await self._workers.run(self._db.schema_of, meta.name)
-                outputs.append(node_service_pb2.UDFOutput(output_name=output_name, table=_table_info(meta, schema)))
+            outputs = [
+                node_service_pb2.UDFOutput(
+                    output_name=output_name, table=_table_info(meta, self._store.get(meta.name).arrow.schema)
+                )
+                for output_name, meta in run.outputs
+            ]
             response = node_service_pb2.ExecuteUDFResponse(outputs=outputs)
             response.compute_duration.FromNanoseconds(int(run.compute_s * 1e9))
             UDF_SECONDS.labels(udf=request.udf_name).observe(run.compute_s)
+            await asyncio.to_thread(self._record_udf, request, run)
             await self._remember(request.request_id, response)
             log.info(
                 "udf ran",
@@ -227,37 +237,45 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
             if cached is not None:
                 return node_service_pb2.CreateDataViewResponse.FromString(cached)
             response = await self._workers.run(self._create_view, request)
+            await self._record(
+                "data_view",
+                data_model=request.inputdata.data_model,
+                datasets=list(request.inputdata.datasets),
+                columns=list(dict.fromkeys([*request.inputdata.y, *request.inputdata.x])),
+                has_filters=request.inputdata.HasField("filters"),
+                table=response.table.name,
+                rows=response.table.row_count,
+                dataset_rows=dict(response.dataset_row_counts),
+            )
             await self._remember(request.request_id, response)
             return response
 
     def _create_view(self, request: node_service_pb2.CreateDataViewRequest) -> node_service_pb2.CreateDataViewResponse:
         inputdata = request.inputdata
         spec = self._data_model(inputdata.data_model)
-        held = {d.code for d in self._db.datasets() if d.data_model == spec.key}
+        held = {d.code for d in self._catalogue()[1] if d.data_model == spec.key}
         datasets = [d for d in inputdata.datasets if d in held]
         if not datasets:
             raise NotFoundError(f"this node holds none of the datasets {list(inputdata.datasets)[:20]}")
         columns = list(dict.fromkeys([*inputdata.y, *inputdata.x]))
         filters = json_format.MessageToDict(inputdata.filters) if inputdata.HasField("filters") else None
-        variables = {
-            code: FilterVariable(v.code, v.sql_type, v.is_categorical, tuple(c for c, _ in v.enumerations))
-            for code, v in spec.variables.items()
-        }
-        sql, params = compile_selection(spec.table_name, variables, datasets, columns, filters, request.keep_missing)
-        name = new_table_name(request.experiment_id, "data")
-        meta = TableMeta(name, Privacy.PRIVATE, request.experiment_id)
-        stored = self._db.create_table_as_select(meta, sql, params)
-        if stored.row_count < self._config.min_rows:
-            self._db.drop_tables([name])
+        sql, params = compile_selection(
+            spec.table_name, spec.filter_variables(), datasets, columns, filters, request.keep_missing
+        )
+        rows = self._db.query(sql, params)
+        if rows.num_rows < self._config.min_rows:
             raise TooFewRowsError(f"the selection has fewer rows than this node's minimum of {self._config.min_rows}")
-        counts = self._db.query(
-            f'SELECT "{_DATASET}" AS d, count(*) AS n FROM "{name}" GROUP BY 1 ORDER BY 1', []
-        ).to_pydict()
+        meta = TableMeta(
+            new_table_name(request.experiment_id, "data"),
+            Privacy.PRIVATE,
+            request.experiment_id,
+            private_rows=rows.num_rows,
+        )
+        stored = self._store.put(meta, rows, is_durable=False)
+        counts = rows.column(_DATASET).value_counts().to_pylist()
         return node_service_pb2.CreateDataViewResponse(
-            table=_table_info(stored, self._db.schema_of(name)),
-            dataset_row_counts={
-                d: n for d, n in zip(counts["d"], counts["n"], strict=True) if n >= self._config.min_rows
-            },
+            table=_table_info(stored, rows.schema),
+            dataset_row_counts={c["values"]: c["counts"] for c in counts if c["counts"] >= self._config.min_rows},
         )
 
     async def GetDataCatalogue(
@@ -265,7 +283,7 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
         request: node_service_pb2.GetDataCatalogueRequest,
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> node_service_pb2.GetDataCatalogueResponse:
-        specs, datasets = await self._workers.run(data_catalogue, self._db)
+        specs, datasets = await self._workers.run(self._catalogue)
         return node_service_pb2.GetDataCatalogueResponse(
             data_models=[_data_model_proto(s) for s in specs],
             datasets=[
@@ -284,7 +302,13 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
         folder = Path(request.folder)
         if not folder.is_dir():
             raise NotFoundError(f"no folder {request.folder!r} on the node's file system")
-        spec, loaded = await self._workers.run(load_folder, self._db, folder, tuple(request.exclude_globs))
+        try:
+            spec, loaded = await self._workers.run(load_folder, self._db, folder, tuple(request.exclude_globs))
+        finally:
+            self._cached_catalogue = None
+        await self._record(
+            "data_loaded", data_model=spec.key, folder=str(folder), dataset_rows={d.code: d.row_count for d in loaded}
+        )
         return node_service_pb2.LoadDataModelResponse(
             data_model=spec.key,
             datasets=[
@@ -298,8 +322,8 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
         request: node_service_pb2.HeartbeatRequest,
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> node_service_pb2.HeartbeatResponse:
-        datasets = await self._workers.run(self._db.datasets)
-        tables = await self._workers.run(self._db.experiment_tables, None)
+        _, datasets = await self._workers.run(self._catalogue)
+        tables = await self._workers.run(self._store.experiment_tables, None)
         response = node_service_pb2.HeartbeatResponse(
             node_id=self._config.node_id,
             role=common_pb2.NODE_ROLE_GLOBAL if self._config.is_global else common_pb2.NODE_ROLE_LOCAL,
@@ -320,19 +344,49 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
 
     # --- helpers ------------------------------------------------------------------------
 
+    async def _record(self, event: str, **fields: Any) -> None:
+        """Append an audit event off the event loop (the caller and experiment id travel along)."""
+        await asyncio.to_thread(self._audit.record, event, **fields)
+
+    def _record_udf(self, request: node_service_pb2.ExecuteUDFRequest, run: UdfRun) -> None:
+        inputs = {}
+        for argument, table in request.table_arguments.items():
+            try:
+                inputs[argument] = {"table": table, "rows": self._store.get(table).meta.row_count}
+            except MipError:
+                inputs[argument] = {"table": table, "rows": None}
+        self._audit.record(
+            "udf",
+            udf=request.udf_name,
+            request_id=request.request_id,
+            inputs=inputs,
+            literal_arguments=sorted(request.literal_arguments.keys()),
+            outputs=[
+                {"output": name, "table": meta.name, "rows": meta.row_count, "privacy": meta.privacy.value}
+                for name, meta in run.outputs
+            ],
+            compute_s=round(run.compute_s, 6),
+        )
+
     def _data_model(self, key: str) -> DataModelSpec:
-        specs, _ = data_catalogue(self._db)
+        specs, _ = self._catalogue()
         for spec in specs:
             if spec.key == key:
                 return spec
         raise NotFoundError(f"no data model {key!r} on this node; loaded: {sorted(s.key for s in specs)}")
+
+    def _catalogue(self) -> tuple[list[DataModelSpec], list[DatasetRecord]]:
+        """The node's data models and datasets, read once and again after each load."""
+        if self._cached_catalogue is None:
+            self._cached_catalogue = data_catalogue(self._db)
+        return self._cached_catalogue
 
     def _once(self, request_id: str) -> _RequestOnce:
         return _RequestOnce(self, request_id)
 
     async def _remember(self, request_id: str, response: Any) -> None:
         if request_id:
-            await self._workers.run(self._db.remember_response, request_id, response.SerializeToString())
+            self._store.remember_response(request_id, response.SerializeToString())
 
 
 class _RequestOnce:
@@ -349,23 +403,13 @@ class _RequestOnce:
         locks = self._servicer._request_locks
         self._lock = locks.setdefault(self._request_id, asyncio.Lock())
         await self._lock.acquire()
-        return await self._servicer._workers.run(self._servicer._db.remembered_response, self._request_id)
+        return await self._servicer._workers.run(self._servicer._store.remembered_response, self._request_id)
 
     async def __aexit__(self, *exc: object) -> None:
         if self._lock is not None:
             self._lock.release()
             if not self._lock.locked():
                 self._servicer._request_locks.pop(self._request_id, None)
-
-
-async def _put(pending: queue.Queue[Any], item: Any, consumer: asyncio.Future[Any]) -> None:
-    """Hand ``item`` to the inserting worker, waiting (off the loop) while its buffer is full."""
-    try:
-        pending.put_nowait(item)
-    except queue.Full:
-        if consumer.done():
-            return
-        await asyncio.to_thread(pending.put, item)
 
 
 def _table_info(meta: TableMeta, schema: pa.Schema) -> common_pb2.TableInfo:
