@@ -21,6 +21,9 @@ from mip_common.errors import MipError
 from mip_controller.client import Controller, Progress, StepOutcome
 from mip_controller.demo_data import write_demo_federation
 from mip_controller.federation import FederationError, LocalFederation, split_data_folder
+from mip_controller.pipeline import load_pipeline, read_json_file
+from mip_controller.plots import PLOTTABLE, plot_result
+from mip_controller.render import format_table, render_result
 
 __all__ = ["main"]
 
@@ -95,7 +98,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--filter", type=Path, help="JSON file with a jQuery-QueryBuilder rule tree")
     run.add_argument("--param", action="append", default=[], help="parameter as key=value (value parsed as JSON)")
     run.add_argument("--json", action="store_true", help="print the result as JSON only")
+    run.add_argument("--plot", type=Path, help=f"draw the result into a PNG file ({', '.join(PLOTTABLE)})")
     run.set_defaults(handler=_run)
+
+    pipeline = commands.add_parser("pipeline", help="run a multi-step experiment from a YAML or JSON file")
+    pipeline.add_argument("file", type=Path, help="experiment file (see the README: steps with name, algorithm, ...)")
+    _controller_option(pipeline)
+    pipeline.add_argument("--json", action="store_true", help="print the results as JSON only")
+    pipeline.set_defaults(handler=_pipeline)
 
     for name, handler, doc in [
         ("algorithms", _algorithms, "list the algorithms"),
@@ -246,7 +256,9 @@ def _demo(args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace) -> None:
-    request: dict[str, Any] = json.loads(args.request.read_text()) if args.request else {}
+    request: dict[str, Any] = read_json_file(args.request, "request file") if args.request else {}
+    if not isinstance(request, dict):
+        raise ValueError(f"request file {args.request} must hold a JSON object with inputdata and parameters")
     inputdata = dict(request.get("inputdata") or {})
     parameters = dict(request.get("parameters") or {})
     if args.data_model:
@@ -258,7 +270,7 @@ def _run(args: argparse.Namespace) -> None:
     if args.x:
         inputdata["x"] = [v for item in args.x for v in _split(item)]
     if args.filter:
-        inputdata["filters"] = json.loads(args.filter.read_text())
+        inputdata["filters"] = read_json_file(args.filter, "filter file")
     for item in args.param:
         key, sep, value = item.partition("=")
         if not sep:
@@ -280,24 +292,44 @@ def _run(args: argparse.Namespace) -> None:
             parameters=parameters,
             on_progress=None if args.json else _progress_printer(),
         )
+    if args.plot:
+        plot_result(args.algorithm, outcome.result, args.plot, y=inputdata.get("y") or [], x=inputdata.get("x") or [])
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "step": outcome.step,
-                    "algorithm": outcome.algorithm,
-                    "result": outcome.result,
-                    "participants": outcome.participants,
-                    "exclusions": outcome.exclusions,
-                },
-                indent=2,
-            )
+        print(json.dumps(_outcome_json(outcome), indent=2))
+        return
+    _print_outcome(outcome, x=inputdata.get("x") or [])
+    if args.plot:
+        print(f"\nplot written to {args.plot}")
+
+
+def _pipeline(args: argparse.Namespace) -> None:
+    pipeline = load_pipeline(args.file)
+    with _connect(args) as controller:
+        outcomes = controller.run_pipeline(
+            pipeline.steps,
+            on_progress=None if args.json else _progress_printer(),
+            timeout_s=pipeline.timeout_s,
+            is_skip_failed_nodes=pipeline.is_skip_failed_nodes,
         )
-    else:
-        _print_outcome(outcome)
+    if args.json:
+        print(json.dumps([_outcome_json(o) for o in outcomes], indent=2))
+        return
+    for step, outcome in zip(pipeline.steps, outcomes, strict=True):
+        _print_outcome(outcome, x=list(step.inputdata.x))
+
+
+def _outcome_json(outcome: StepOutcome) -> dict[str, Any]:
+    return {
+        "step": outcome.step,
+        "algorithm": outcome.algorithm,
+        "result": outcome.result,
+        "participants": outcome.participants,
+        "exclusions": outcome.exclusions,
+    }
 
 
 def _progress_printer() -> Any:
+    """A live progress line on stderr: step, iteration bar and nodes done (one line per event off a TTY)."""
     is_tty = sys.stderr.isatty()
 
     def show(event: Progress) -> None:
@@ -308,42 +340,29 @@ def _progress_printer() -> Any:
         else:
             total = event.total_iterations or 0
             filled = int(30 * event.iteration / total) if total else 0
-            bar = "#" * filled + "-" * (30 - filled)
-            line = f"{event.step} [{bar}] {event.message} {event.iteration}" + (f"/{total}" if total else "")
+            bar = f" [{'#' * filled}{'-' * (30 - filled)}]" if total else ""
+            count = f" {event.iteration}/{total}" if total else (f" {event.iteration}" if event.iteration else "")
+            nodes = f", {event.nodes_done} node(s) done" if event.nodes_done else ""
+            line = f"{event.step}{bar} {event.message}{count}{nodes}"
+            if not is_tty and total and event.iteration % max(1, total // 10) and event.iteration != total:
+                return  # in a log file, every tenth of the way is enough
         end = "\r" if is_tty and event.kind == "progress" else "\n"
-        print(line.ljust(70), end=end, file=sys.stderr, flush=True)
+        print(line.ljust(78), end=end, file=sys.stderr, flush=True)
 
     return show
 
 
-def _print_outcome(outcome: StepOutcome) -> None:
+def _print_outcome(outcome: StepOutcome, *, x: Sequence[str] = ()) -> None:
     print(f"\n{outcome.algorithm} ({outcome.step})")
     _print_table(["node", "rows"], [[n, r] for n, r in sorted(outcome.participants.items())])
     for node, reason in sorted(outcome.exclusions.items()):
         print(f"left out: {node}: {reason}")
-    for key, value in outcome.result.items():
-        if isinstance(value, list) and value and isinstance(value[0], list):
-            print(f"{key}:")
-            _print_table([f"[{i}]" for i in range(len(value[0]))], [[_fmt(v) for v in row] for row in value])
-        else:
-            print(f"{key}: {_fmt(value)}")
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else f"{value:.6g}"
-    if isinstance(value, list):
-        return "[" + ", ".join(_fmt(v) for v in value) + "]"
-    return str(value)
+    print()
+    print(render_result(outcome.result, row_labels=["Intercept", *x] if x else None))
 
 
 def _print_table(header: list[str], rows: list[list[Any]]) -> None:
-    cells = [header, *[[_fmt(c) for c in row] for row in rows]]
-    widths = [max(len(str(row[i])) for row in cells) for i in range(len(header))]
-    for index, row in enumerate(cells):
-        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-        if index == 0:
-            print("  ".join("-" * w for w in widths))
+    print(format_table(header, rows))
 
 
 def _split(text: str) -> list[str]:

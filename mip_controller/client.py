@@ -19,10 +19,11 @@ from typing import Any
 
 import grpc
 from google.protobuf import json_format, struct_pb2
+from grpc_status import rpc_status
 
 from mip_common._proto import common_pb2, controller_service_pb2, controller_service_pb2_grpc
 from mip_common.auth import channel_credentials
-from mip_common.errors import MipError
+from mip_common.errors import MipError, NodeUnavailableError
 from mip_common.status import error_from_rpc
 
 __all__ = ["Controller", "Progress", "StepOutcome"]
@@ -38,6 +39,8 @@ class Progress:
     message: str = ""
     iteration: int = 0
     total_iterations: int = 0
+    nodes_done: int = 0
+    """Local nodes that answered the last round."""
     index: int = 0
     step_count: int = 0
     duration_s: float = 0.0
@@ -151,14 +154,14 @@ class Controller:
                 if on_progress is not None:
                     on_progress(_progress(event))
         except grpc.RpcError as err:
-            raise error_from_rpc(err, context=f"controller {self.address}") from None
+            raise _call_error(err, self.address) from None
         raise MipError("the controller ended the experiment without a result")
 
     def _unary(self, method: Any, request: Any) -> Any:
         try:
             return method(request, timeout=60)
         except grpc.RpcError as err:
-            raise error_from_rpc(err, context=f"controller {self.address}") from None
+            raise _call_error(err, self.address) from None
 
 
 def experiment_step(
@@ -198,6 +201,16 @@ def _outcome(step: controller_service_pb2.StepResult) -> StepOutcome:
     )
 
 
+def _call_error(err: grpc.RpcError, address: str) -> MipError:
+    """The typed error of a failed call; a controller that cannot be reached says so plainly."""
+    if err.code() is grpc.StatusCode.UNAVAILABLE and rpc_status.from_call(err) is None:  # type: ignore[attr-defined]
+        return NodeUnavailableError(
+            f"cannot reach controller at {address} ({err.details()}); is it running? "  # type: ignore[attr-defined]
+            "start one with `mip federation up`, or pass --controller HOST:PORT"
+        )
+    return error_from_rpc(err, context=f"controller {address}")
+
+
 def _progress(event: controller_service_pb2.RunExperimentResponse) -> Progress:
     kind = event.WhichOneof("event")
     if kind == "step_started":
@@ -207,4 +220,4 @@ def _progress(event: controller_service_pb2.RunExperimentResponse) -> Progress:
         f = event.step_finished
         return Progress(f.step, "finished", duration_s=f.duration.ToNanoseconds() / 1e9)
     p = event.step_progress
-    return Progress(p.step, "progress", p.message, p.iteration, p.total_iterations)
+    return Progress(p.step, "progress", p.message, p.iteration, p.total_iterations, nodes_done=p.nodes_done)
