@@ -12,6 +12,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from mip_common.interceptors import ErrorMappingInterceptor
+from mip_common.reflection import enable_reflection
 
 __all__ = ["ServingServer", "is_loopback", "open_channel", "start_server"]
 
@@ -69,7 +70,7 @@ async def start_server(
         names.append(full_name)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
+    enable_reflection(
         [
             *names,
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
