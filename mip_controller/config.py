@@ -43,6 +43,12 @@ class ControllerConfig:
     """host:port to serve ControllerService on; port 0 picks a free port."""
     experiment_timeout_s: float = 300.0
     """Default time budget of an experiment; every node call's deadline comes from it."""
+    node_call_timeout_s: float = 60.0
+    """Longest wait for any one node call within the experiment's budget: how soon a frozen node is noticed."""
+    state_dir: Path = Path("controller-state")
+    """Where the controller keeps its journal of pending cleanups."""
+    canary_interval_s: float = 60.0
+    """How often a tiny experiment runs through every node (0 turns it off)."""
     node_concurrency: int = 8
     """Calls in flight to one node at once; more wait in that node's queue."""
     chunk_bytes: int = 1 << 20

@@ -27,15 +27,18 @@ from algorithm_flows import (
 from mip_common._proto import common_pb2, controller_service_pb2
 from mip_common.errors import (
     DataRejectedError,
+    DeadlineError,
     FailedPreconditionError,
     InvalidRequestError,
     MipError,
+    NodeUnavailableError,
     TooFewRowsError,
 )
 from mip_common.logs import EXPERIMENT_ID
 from mip_common.metrics import EXPERIMENTS, STEP_SECONDS
 from mip_common.naming import check_experiment_id
 from mip_controller.catalogue import Catalogue, CatalogueCache, inputdata_from_proto
+from mip_controller.cleanup import CleanupJournal
 from mip_controller.node_client import NodeClient
 from mip_controller.runtime import NodeRuntime, ProgressEvent, gather_first_error
 
@@ -44,8 +47,6 @@ __all__ = ["ExperimentRunner"]
 log = logging.getLogger(__name__)
 
 Emit = Callable[[controller_service_pb2.RunExperimentResponse], None]
-
-_CLEANUP_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +70,11 @@ class ExperimentRunner:
         catalogue: CatalogueCache,
         flows: Mapping[str, type[AlgorithmFlow[Any]]],
         default_timeout_s: float,
+        journal: CleanupJournal,
     ) -> None:
+        self._journal = journal
+        self.running: set[str] = set()
+        """Experiments under way, whose tables cleanup must leave alone."""
         self._global = global_node
         self._locals = dict(local_nodes)
         self._catalogue = catalogue
@@ -86,6 +91,11 @@ class ExperimentRunner:
         deadline = time.monotonic() + timeout_s
         started = time.monotonic()
         log.info("experiment started", extra={"fields": {"steps": len(request.steps)}})
+        nodes = [self._global, *self._locals.values()]
+        if experiment_id in self.running:
+            raise InvalidRequestError(f"experiment {experiment_id!r} is already running")
+        self.running.add(experiment_id)
+        await asyncio.to_thread(self._journal.begin, experiment_id, [n.node_id for n in nodes])
         try:
             plan = await self._plan(request)
             results = []
@@ -114,6 +124,7 @@ class ExperimentRunner:
             EXPERIMENTS.labels(outcome="failed", reason=getattr(exc, "reason", type(exc).__name__)).inc()
             raise
         finally:
+            self.running.discard(experiment_id)
             await self._clean_up(experiment_id)
 
     async def _plan(self, request: controller_service_pb2.RunExperimentRequest) -> list[_PlannedStep]:
@@ -150,9 +161,12 @@ class ExperimentRunner:
             params = None
             try:
                 params = parse_params(flow.params_type, json_format.MessageToDict(step.parameters))
+            except InvalidParametersError as exc:
+                problems.extend(prefix + p for p in exc.problems)
+            try:
                 if variables:
                     validate_variables(flow, inputdata, variables)
-            except (InvalidParametersError, InvalidInputDataError) as exc:
+            except InvalidInputDataError as exc:
                 problems.extend(prefix + p for p in exc.problems)
             names.add(name)
             plan.append(_PlannedStep(name, flow, params, inputdata, variables, step.input_from))
@@ -202,20 +216,36 @@ class ExperimentRunner:
                 )
             )
 
-        runtime = NodeRuntime(
-            experiment_id=experiment_id,
-            deadline=deadline,
-            global_node=self._global,
-            local_nodes=self._locals,
-            data=data,
-            inputdata=step.inputdata,
-            variables={c: step.variables[c] for c in [*step.inputdata.y, *step.inputdata.x] if c in step.variables},
-            on_progress=progress,
-        )
-        try:
-            values = await step.flow().run(runtime, step.params)
-        except AlgorithmError as exc:
-            raise DataRejectedError(f"step {step.name!r} ({step.flow.name}): {exc}") from exc
+        while True:
+            runtime = NodeRuntime(
+                experiment_id=experiment_id,
+                deadline=deadline,
+                global_node=self._global,
+                local_nodes=self._locals,
+                data=data,
+                inputdata=step.inputdata,
+                variables={c: step.variables[c] for c in [*step.inputdata.y, *step.inputdata.x] if c in step.variables},
+                on_progress=progress,
+            )
+            try:
+                values = await step.flow().run(runtime, step.params)
+                break
+            except AlgorithmError as exc:
+                raise DataRejectedError(f"step {step.name!r} ({step.flow.name}): {exc}") from exc
+            except (NodeUnavailableError, DeadlineError) as exc:
+                failed = exc.metadata.get("node_id", "")
+                if not self._can_go_on_without(failed, data, policy, deadline):
+                    raise _in_step(step, exc) from exc
+                log.warning(
+                    "step restarts without a failed node", extra={"fields": {"node": failed, "error": exc.message}}
+                )
+                result.exclusions.add(
+                    node_id=failed, reason=f"failed during the step: {exc.message}", reason_code=exc.reason
+                )
+                _drop_participant(result, failed)
+                data = LocalTables({n: t for n, t in data.tables.items() if n != failed}, data.columns)
+            except MipError as exc:
+                raise _in_step(step, exc) from exc
         result.result.CopyFrom(to_struct(values))
         STEP_SECONDS.labels(algorithm=step.flow.name).observe(time.monotonic() - started)
         finished = controller_service_pb2.StepFinished(step=step.name)
@@ -224,6 +254,22 @@ class ExperimentRunner:
             finished.node_durations[node_id].FromNanoseconds(int(seconds * 1e9))
         emit(_event(experiment_id, step_finished=finished))
         return result, runtime.exposed
+
+    def _can_go_on_without(
+        self,
+        node_id: str,
+        data: LocalTables,
+        policy: controller_service_pb2.NodeFailurePolicy,
+        deadline: float,
+    ) -> bool:
+        """Whether the request lets the step restart on the local nodes left, with time to do it."""
+        remaining = [n for n in data.tables if n != node_id]
+        return (
+            policy.is_skip_failed_nodes
+            and node_id in data.tables
+            and len(remaining) >= max(1, policy.min_local_nodes)
+            and deadline - time.monotonic() > 0.5
+        )
 
     async def _select_data(
         self,
@@ -276,15 +322,20 @@ class ExperimentRunner:
         return LocalTables(parts, columns)
 
     async def _clean_up(self, experiment_id: str) -> None:
-        deadline = time.monotonic() + _CLEANUP_TIMEOUT_S
+        """Delete the experiment's tables everywhere; nodes that do not answer stay in the journal."""
+        nodes = [self._global, *self._locals.values()]
+        await asyncio.gather(*(self._journal.clean(n, [experiment_id]) for n in nodes))
 
-        async def clean(node: NodeClient) -> None:
-            try:
-                await node.delete_experiment_tables(deadline, experiment_id)
-            except MipError as exc:
-                log.warning("cleanup failed", extra={"fields": {"node": node.node_id, "error": exc.message}})
 
-        await asyncio.gather(*(clean(n) for n in [self._global, *self._locals.values()]))
+def _in_step(step: _PlannedStep, error: MipError) -> MipError:
+    """The same error, its message saying in which step it happened."""
+    return type(error)(f"step {step.name!r} ({step.flow.name}): {error.message}", metadata=error.metadata)
+
+
+def _drop_participant(result: controller_service_pb2.StepResult, node_id: str) -> None:
+    kept = [p for p in result.participants if p.node_id != node_id]
+    del result.participants[:]
+    result.participants.extend(kept)
 
 
 def _inputdata_proto(inputdata: InputData) -> common_pb2.InputData:

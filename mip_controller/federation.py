@@ -6,9 +6,11 @@ start the very same processes.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -109,6 +111,7 @@ class LocalFederation:
                 "global_node": f"global@{self.node_address('global')}",
                 "local_nodes": [f"{n}@{self.node_address(n)}" for n in self.local_ids],
                 "port_file": str(self.workdir / "controller.port"),
+                "state_dir": str(self.workdir / "controller-state"),
             }
             | self._tls_settings("controller", {"client_auth": "mtls", "allowed_client_identities": ["client"]})
             | self.controller_settings
@@ -167,9 +170,10 @@ class LocalFederation:
         raise FederationError(f"{name} did not start within {_START_TIMEOUT_S:.0f} s; see {self.processes[name].log}")
 
     def restart(self, name: str) -> None:
-        """Stop one process and start it again with the same config (its port may change)."""
+        """Stop one process and start it again with the same config, on the same address."""
         self.stop_process(name)
         info = self.processes[name]
+        _pin_listen_address(Path(info.config), info.address)
         module = "mip_controller" if name == "controller" else "mip_node"
         (self.workdir / f"{name}.port").unlink(missing_ok=True)
         with Path(info.log).open("ab") as out:
@@ -185,6 +189,27 @@ class LocalFederation:
         info.pid = process.pid
         self._wait_ready(name)
         self._save_state()
+
+    # --- fault injection: what tests do to a process ---------------------------------------
+
+    def kill(self, name: str) -> None:
+        """SIGKILL a process: it dies at once, as in a crash or power loss."""
+        _signal(self.processes[name].pid, signal.SIGKILL)
+        process = self._popen.pop(name, None)
+        if process is not None:
+            process.wait(timeout=10)
+
+    def freeze(self, name: str) -> None:
+        """SIGSTOP a process: it keeps its sockets open and answers nothing, like a hung host."""
+        _signal(self.processes[name].pid, signal.SIGSTOP)
+
+    def resume(self, name: str) -> None:
+        """SIGCONT a frozen process."""
+        _signal(self.processes[name].pid, signal.SIGCONT)
+
+    def start_again(self, name: str) -> None:
+        """Start a killed process again with its config; a node keeps its address."""
+        self.restart(name)
 
     def stop_process(self, name: str, *, timeout_s: float = 10.0) -> None:
         """SIGTERM one process, SIGKILL it if it has not exited within ``timeout_s``."""
@@ -242,6 +267,18 @@ def split_data_folder(
     for target, path in assignments:
         (target / path.name).symlink_to(path.resolve())
     return targets
+
+
+def _pin_listen_address(config: Path, address: str) -> None:
+    """Make a restarted process listen where it listened before, so its peers find it again."""
+    if address:
+        text = re.sub(r'(?m)^listen_address = ".*"$', f'listen_address = "{address}"', config.read_text())
+        config.write_text(text)
+
+
+def _signal(pid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signum)
 
 
 def _terminate(pid: int, timeout_s: float) -> None:

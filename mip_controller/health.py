@@ -6,14 +6,20 @@ import asyncio
 import logging
 import statistics
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from algorithm_flows import InputData, LocalTables
 from mip_common._proto import common_pb2, controller_service_pb2, node_service_pb2
-from mip_common.errors import MipError
+from mip_common.errors import MipError, NodeUnavailableError
+from mip_common.logs import EXPERIMENT_ID
 from mip_common.metrics import set_node_state
 from mip_common.version import VERSION
+from mip_controller.cleanup import CleanupJournal
 from mip_controller.node_client import NodeClient
+from mip_controller.runtime import NodeRuntime
+from udf_library import health_udfs
 
 __all__ = ["HealthMonitor"]
 
@@ -39,7 +45,16 @@ class HealthMonitor:
         local_nodes: Sequence[NodeClient],
         interval_s: float,
         on_change: Callable[[bool], None] = lambda _: None,
+        *,
+        journal: CleanupJournal | None = None,
+        is_running: Callable[[str], bool] = lambda _: False,
+        canary_interval_s: float = 0.0,
     ) -> None:
+        self._journal = journal
+        self._is_running = is_running
+        self._canary_interval_s = canary_interval_s
+        self._canary_status = ""
+        self._canary_time = 0.0
         self._nodes = [global_node, *local_nodes]
         self._roles = {global_node.node_id: common_pb2.NODE_ROLE_GLOBAL} | {
             n.node_id: common_pb2.NODE_ROLE_LOCAL for n in local_nodes
@@ -68,7 +83,45 @@ class HealthMonitor:
     async def _loop(self) -> None:
         while True:
             await self.poll()
+            if self._canary_interval_s > 0 and time.time() - self._canary_time >= self._canary_interval_s:
+                await self.run_canary()
             await asyncio.sleep(self._interval_s)
+
+    async def run_canary(self) -> str:
+        """A tiny experiment through the global node and every local node that is not DOWN."""
+        up = [n for n in self._nodes[1:] if self._states[n.node_id].state != controller_service_pb2.NODE_STATE_DOWN]
+        experiment_id = f"canary-{uuid.uuid4().hex[:12]}"
+        token = EXPERIMENT_ID.set(experiment_id)
+        try:
+            if not up:
+                raise NodeUnavailableError("no local node is up")
+            runtime = NodeRuntime(
+                experiment_id=experiment_id,
+                deadline=time.monotonic() + max(5.0, self._interval_s),
+                global_node=self._nodes[0],
+                local_nodes={n.node_id: n for n in up},
+                data=LocalTables(dict.fromkeys((n.node_id for n in up), "")),
+                inputdata=InputData("", ()),
+                variables={},
+                on_progress=lambda _: None,
+            )
+            if self._journal is not None:
+                await asyncio.to_thread(self._journal.begin, experiment_id, [n.node_id for n in [self._nodes[0], *up]])
+            pings = await runtime.execute_udf_locals(health_udfs.local_ping)
+            count = await runtime.execute_udf_global(
+                health_udfs.global_count, pings=await runtime.create_remote_and_merge_global(pings)
+            )
+            answered = int((await runtime.read_global(count))["answered"][0])
+            self._canary_status = "ok" if answered == len(up) else f"{answered} of {len(up)} local nodes answered"
+        except MipError as exc:
+            self._canary_status = f"failed: {exc.message}"
+        finally:
+            self._canary_time = time.time()
+            if self._journal is not None:
+                await asyncio.gather(*(self._journal.clean(n, [experiment_id]) for n in self._nodes))
+            EXPERIMENT_ID.reset(token)
+        log.info("canary", extra={"fields": {"status": self._canary_status}})
+        return self._canary_status
 
     async def _poll_one(self, node: NodeClient) -> None:
         started = time.monotonic()
@@ -87,6 +140,10 @@ class HealthMonitor:
         except MipError as exc:
             new = controller_service_pb2.NODE_STATE_DOWN
             state.last_error = exc.message
+        if new != controller_service_pb2.NODE_STATE_DOWN and self._journal is not None:
+            leftovers = [e for e in self._journal.pending(node.node_id) if not self._is_running(e)]
+            if leftovers:
+                await self._journal.clean(node, leftovers)
         if new != state.state:
             log.info(
                 "node state changed",
@@ -105,7 +162,9 @@ class HealthMonitor:
 
     async def report(self) -> controller_service_pb2.HealthReportResponse:
         """Every node's state, latency percentiles and last heartbeat."""
-        response = controller_service_pb2.HealthReportResponse(version=VERSION)
+        response = controller_service_pb2.HealthReportResponse(version=VERSION, canary_status=self._canary_status)
+        if self._canary_time:
+            response.canary_time.FromSeconds(int(self._canary_time))
         for node in self._nodes:
             state = self._states[node.node_id]
             health = response.nodes.add(

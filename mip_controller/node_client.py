@@ -14,7 +14,7 @@ from google.protobuf import json_format, struct_pb2
 
 from mip_common._proto import common_pb2, node_service_pb2, node_service_pb2_grpc
 from mip_common.channels import open_channel
-from mip_common.errors import DeadlineError, NodeUnavailableError
+from mip_common.errors import DeadlineError, MipError, NodeUnavailableError
 from mip_common.interceptors import experiment_metadata
 from mip_common.status import error_from_rpc
 
@@ -40,8 +40,10 @@ class NodeClient:
         concurrency: int,
         chunk_bytes: int,
         credentials: grpc.ChannelCredentials | None = None,
+        call_timeout_s: float | None = None,
     ) -> None:
         self.node_id = node_id
+        self._call_timeout_s = call_timeout_s
         self.address = address
         self._channel = open_channel(address, credentials=credentials)
         self._stub = node_service_pb2_grpc.NodeServiceStub(self._channel)
@@ -53,6 +55,12 @@ class NodeClient:
         """Close the channel."""
         await self._channel.close()
 
+    def deadline_for(self, experiment_deadline: float) -> float:
+        """A call's deadline: the experiment's, capped so a frozen node is noticed in time."""
+        if self._call_timeout_s is None:
+            return experiment_deadline
+        return min(experiment_deadline, time.monotonic() + self._call_timeout_s)
+
     async def _call(
         self,
         name: str,
@@ -61,11 +69,14 @@ class NodeClient:
         *,
         is_retryable: bool = True,
     ) -> T:
+        deadline = self.deadline_for(deadline)
         attempt = 0
         while True:
             timeout = deadline - time.monotonic()
             if timeout <= 0:
-                raise DeadlineError(f"{self.node_id}: {name}: the experiment's time budget ran out")
+                raise DeadlineError(
+                    f"node {self.node_id} ({name}): no answer before the deadline", metadata={"node_id": self.node_id}
+                )
             started = time.monotonic()
             try:
                 async with self._queue:
@@ -83,7 +94,9 @@ class NodeClient:
                     await asyncio.sleep(_RETRY_DELAYS_S[attempt])
                     attempt += 1
                     continue
-                raise error_from_rpc(err, context=f"node {self.node_id} ({name})") from None
+                error = error_from_rpc(err, context=f"node {self.node_id} ({name})")
+                error.metadata["node_id"] = self.node_id
+                raise error from None
 
     async def execute_udf(
         self,
@@ -129,11 +142,18 @@ class NodeClient:
             lambda t: self._stub.CreateDataView(request, timeout=t, metadata=experiment_metadata()),
         )
 
-    def stream_table(self, deadline: float, table_name: str) -> grpc.aio.UnaryStreamCall[Any, Any]:
-        """Start streaming a table: a header message, then Arrow record batches."""
+    def stream_table(
+        self, deadline: float, table_name: str, *, grace_s: float = 0.0
+    ) -> grpc.aio.UnaryStreamCall[Any, Any]:
+        """Start streaming a table: a header message, then Arrow record batches.
+
+        ``grace_s`` lets a source stream outlive the calls it feeds, so when a receiving
+        node hangs, that node's call times out first and is the one blamed.
+        """
+        timeout = min(deadline, self.deadline_for(deadline) + grace_s) - time.monotonic()
         return self._stub.GetTableData(
             node_service_pb2.GetTableDataRequest(table_name=table_name, chunk_bytes=self._chunk_bytes),
-            timeout=max(0.001, deadline - time.monotonic()),
+            timeout=max(0.001, timeout),
             metadata=experiment_metadata(),
         )
 
@@ -209,7 +229,7 @@ async def read_stream_header(
     try:
         first = await call.read()
     except grpc.RpcError as err:
-        raise error_from_rpc(err, context=f"node {node.node_id} (GetTableData)") from None
+        raise _node_error(node, err) from None
     if first is grpc.aio.EOF or first.WhichOneof("payload") != "header":
         raise NodeUnavailableError(f"node {node.node_id}: GetTableData sent no header")
 
@@ -221,6 +241,12 @@ async def read_stream_header(
                     return
                 yield message.arrow_batch
         except grpc.RpcError as err:
-            raise error_from_rpc(err, context=f"node {node.node_id} (GetTableData)") from None
+            raise _node_error(node, err) from None
 
     return first.header, batches()
+
+
+def _node_error(node: NodeClient, err: grpc.RpcError) -> MipError:
+    error = error_from_rpc(err, context=f"node {node.node_id} (GetTableData)")
+    error.metadata["node_id"] = node.node_id
+    return error

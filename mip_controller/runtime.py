@@ -25,6 +25,7 @@ T = TypeVar("T")
 __all__ = ["NodeRuntime", "ProgressEvent", "StepTimings", "gather_first_error"]
 
 _FORWARD_BUFFER = 4
+_SOURCE_GRACE_S = 1.0
 
 
 @dataclass
@@ -134,7 +135,7 @@ class NodeRuntime(Runtime):
         node_ids = self._data.node_ids
         target = new_table_name(self._experiment_id, "shared")
         started = time.monotonic()
-        call = self._global.stream_table(self._deadline, table.name)
+        call = self._global.stream_table(self._deadline, table.name, grace_s=_SOURCE_GRACE_S)
         header, batches = await read_stream_header(self._global, call)
         queues: list[asyncio.Queue[bytes | None]] = [asyncio.Queue(_FORWARD_BUFFER) for _ in node_ids]
 

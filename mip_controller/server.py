@@ -17,6 +17,7 @@ from mip_common.auth import server_credentials as tls_server_credentials
 from mip_common.channels import ServingServer, is_loopback, start_server
 from mip_common.metrics import start_metrics_server
 from mip_controller.catalogue import CatalogueCache
+from mip_controller.cleanup import CleanupJournal
 from mip_controller.config import ControllerConfig
 from mip_controller.experiments import ExperimentRunner
 from mip_controller.health import HealthMonitor
@@ -49,6 +50,7 @@ async def serve(config: ControllerConfig, *, stop: asyncio.Event | None = None) 
             concurrency=config.node_concurrency,
             chunk_bytes=config.chunk_bytes,
             credentials=node_credentials,
+            call_timeout_s=config.node_call_timeout_s,
         )
         for n in [config.global_node_address, *config.local_node_addresses]
     }
@@ -56,12 +58,14 @@ async def serve(config: ControllerConfig, *, stop: asyncio.Event | None = None) 
     local_nodes = {n.node_id: clients[n.node_id] for n in config.local_node_addresses}
     flows = discover_flows()
     catalogue = CatalogueCache(list(local_nodes.values()), config.catalogue_ttl_s)
+    journal = CleanupJournal(config.state_dir / "pending_cleanups.json")
     runner = ExperimentRunner(
         global_node=global_node,
         local_nodes=local_nodes,
         catalogue=catalogue,
         flows=flows,
         default_timeout_s=config.experiment_timeout_s,
+        journal=journal,
     )
     serving_ref: list[ServingServer] = []
     status_updates: set[asyncio.Task[None]] = set()
@@ -76,7 +80,15 @@ async def serve(config: ControllerConfig, *, stop: asyncio.Event | None = None) 
             status_updates.add(task)
             task.add_done_callback(status_updates.discard)
 
-    monitor = HealthMonitor(global_node, list(local_nodes.values()), config.health_interval_s, follow_health)
+    monitor = HealthMonitor(
+        global_node,
+        list(local_nodes.values()),
+        config.health_interval_s,
+        follow_health,
+        journal=journal,
+        is_running=runner.running.__contains__,
+        canary_interval_s=config.canary_interval_s,
+    )
     servicer = ControllerServicer(runner, catalogue, flows, monitor)
     serving = await start_server(
         config.listen_address,

@@ -1,0 +1,20 @@
+"""The canary's UDFs: a tiny round through every node that touches no data."""
+
+from __future__ import annotations
+
+from udf_library._bundle import ArrayBundle
+from udf_library._udf import shared, udf
+
+__all__ = ["global_count", "local_ping"]
+
+
+@udf(outputs=(shared("ping"),))
+def local_ping() -> ArrayBundle:
+    """One row saying this node answered."""
+    return ArrayBundle({"answered": [1]})
+
+
+@udf(outputs=(shared("count"),))
+def global_count(pings: ArrayBundle) -> ArrayBundle:
+    """How many local nodes answered the round."""
+    return ArrayBundle({"answered": [int(pings["answered"].sum())]})
