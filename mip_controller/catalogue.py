@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections import defaultdict
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 
 from google.protobuf import json_format
 
-from algorithm_flows import InputData, Variable
+from algorithm_flows import DATASET_COLUMN, InputData, Variable
 from mip_common._proto import common_pb2, controller_service_pb2
 from mip_common.errors import InvalidRequestError, MipError
 from mip_common.filters import filter_problems
@@ -75,9 +76,13 @@ class Catalogue:
         return catalogue
 
     def variables_of(self, data_model: str) -> dict[str, Variable]:
-        """The data model's variables as flows see them."""
+        """The data model's variables as flows see them.
+
+        The ``dataset`` variable's levels are the datasets the federation holds, sorted,
+        not the CDE file's list (which may name datasets no node loaded, such as ``*-test``).
+        """
         model = self.data_models[data_model]
-        return {
+        variables = {
             v.code: Variable(
                 code=v.code,
                 sql_type=v.sql_type,
@@ -89,6 +94,10 @@ class Catalogue:
             )
             for v in model.variables
         }
+        if DATASET_COLUMN in variables:
+            held = tuple(sorted(code for model_key, code in self.dataset_nodes if model_key == data_model))
+            variables[DATASET_COLUMN] = dataclasses.replace(variables[DATASET_COLUMN], enumerations=held)
+        return variables
 
     def problems(self, inputdata: InputData) -> list[str]:
         """Every way ``inputdata`` does not fit the catalogue (empty when it fits)."""

@@ -1,0 +1,111 @@
+"""Every MIP reference case, run through one real federation: dementia:0.1 split over 3 local nodes.
+
+Each case's request goes to the controller as is (data model, datasets, y, x, filters,
+parameters); every number of its ``output`` must match with the tolerances of
+reference_cases/README.md (``tests/helpers/reference.py``, shared with the in-memory
+reference tests, holds the comparison and its documented departures).
+
+The nodes keep the default ``min_rows=10``: every node either holds none of a case's
+rows or at least 10. One documented departure: the reference histograms report every
+non-empty bin, while a federated result reports a count under the runtime's
+``min_row_count`` (10, the controller's threshold whatever a node's ``min_rows``) as
+``null``. The in-memory reference test runs the flow with a threshold of 1 and checks
+every count; here the reference's counts under 10 are turned into ``null`` first, so
+the real federation's suppression is checked too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from mip_controller.client import Controller
+from mip_controller.federation import LocalFederation, split_data_folder
+from tests.helpers.mip_data import DATA, REFERENCE_CASES, reference_cases, require_shared
+from tests.helpers.reference import compare_reference
+
+pytestmark = pytest.mark.shared_data
+
+ALGORITHMS = {
+    "anova": "anova",
+    "anova_oneway": "anova_oneway",
+    "descriptive_stats": "descriptive_stats",
+    "linear_regression": "linear_regression",
+    "logistic_regression": "logistic_regression",
+    "multiple_histograms": "multiple_histograms",
+    "naive_bayes_categorical_fit": "naive_bayes_categorical_fit",
+    "naive_bayes_gauss_fit": "naive_bayes_gaussian_fit",
+    "pca": "pca",
+    "pca_with_transformation": "pca_with_transformation",
+    "pearson_correlation": "pearson_correlation",
+    "ttest_onesample": "ttest_onesample",
+    "ttest_paired": "ttest_paired",
+}
+"""Reference file name -> algorithm name."""
+MIN_ROW_COUNT = 10
+"""The threshold under which a federated result reports a count as null."""
+
+CASES = [
+    pytest.param(name, index, id=f"{name}-{index}")
+    for name in ALGORITHMS
+    for index in range(len(reference_cases(name)))
+] or [pytest.param("none", 0, id="no-reference-cases")]
+
+
+@pytest.fixture(scope="module")
+def dementia(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Controller]:
+    require_shared()
+    workdir = tmp_path_factory.mktemp("reference")
+    folders = split_data_folder(DATA / "dementia_v_0_1", workdir / "data", 3)
+    with (
+        LocalFederation(workdir, [[f] for f in folders]) as federation,
+        Controller(federation.controller_address) as client,
+    ):
+        yield client
+
+
+def _suppressed(output: dict[str, Any]) -> dict[str, Any]:
+    """A reference histogram output with every count under ``MIN_ROW_COUNT`` made null."""
+    return {
+        "histogram": [
+            h | {"counts": [c if c is not None and c >= MIN_ROW_COUNT else None for c in h["counts"]]}
+            for h in output["histogram"]
+        ]
+    }
+
+
+def test_every_reference_file_is_covered() -> None:
+    # Arrange
+    require_shared()
+    # Act
+    files = {path.stem for path in REFERENCE_CASES.glob("*.json")}
+    # Assert
+    assert files == set(ALGORITHMS)
+
+
+@pytest.mark.parametrize(("name", "index"), CASES)
+def test_reference_case_through_real_nodes(dementia: Controller, name: str, index: int) -> None:
+    # Arrange
+    require_shared()
+    if name == "none":
+        pytest.skip("no reference cases found")
+    case = reference_cases(name)[index]
+    inputdata: dict[str, Any] = case["input"]["inputdata"]
+    expected = _suppressed(case["output"]) if name == "multiple_histograms" else case["output"]
+
+    # Act
+    outcome = dementia.run(
+        ALGORITHMS[name],
+        data_model=inputdata["data_model"],
+        datasets=inputdata["datasets"],
+        y=inputdata.get("y") or [],
+        x=inputdata.get("x") or [],
+        filters=inputdata.get("filters"),
+        parameters=case["input"].get("parameters") or {},
+    )
+
+    # Assert
+    problems = compare_reference(ALGORITHMS[name], expected, outcome.result)
+    assert not problems, "\n".join(problems[:20])
