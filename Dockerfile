@@ -1,0 +1,29 @@
+# One image for every mip-mesh process; the role and its config are chosen at start:
+#   MIP_ROLE=node|controller, settings from /etc/mip/<role>.toml (MIP_CONFIG) and
+#   MIP_NODE_* / MIP_CONTROLLER_* environment variables (see the README's configuration tables).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /opt/mip-mesh
+COPY pyproject.toml README.md ./
+COPY mip_common ./mip_common
+COPY mip_node ./mip_node
+COPY mip_controller ./mip_controller
+COPY algorithm_flows ./algorithm_flows
+COPY udf_library ./udf_library
+RUN pip install --no-cache-dir . \
+    && useradd --create-home --uid 10001 mip \
+    && mkdir -p /data /etc/mip \
+    && chown mip:mip /data
+
+COPY --chmod=755 deploy/entrypoint.sh /usr/local/bin/mip-entrypoint
+
+USER 10001
+VOLUME ["/data"]
+# 50051: NodeService or ControllerService (gRPC); 9100: Prometheus /metrics
+EXPOSE 50051 9100
+ENTRYPOINT ["mip-entrypoint"]
