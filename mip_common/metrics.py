@@ -1,8 +1,8 @@
 """Prometheus metrics of the controller and the nodes, and the HTTP endpoint that serves them.
 
 Every process defines the same metrics (the registry is per process); each fills in those that
-concern it: the controller counts experiments, steps, rounds, bytes and node states, a node
-times its UDFs and counts the table bytes it sends and receives.
+concern it: the controller counts experiments, steps, rounds, bytes copied between nodes and
+node states; a node times its UDFs.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ __all__ = [
     "NODE_STATE",
     "ROUND_SECONDS",
     "STEP_SECONDS",
-    "TABLE_BYTES",
     "UDF_SECONDS",
     "MetricsServer",
     "set_node_state",
@@ -63,11 +62,6 @@ UDF_SECONDS = Histogram(
     "Run time of one UDF call on this node, by UDF.",
     ["udf"],
     buckets=_LATENCY_BUCKETS,
-)
-TABLE_BYTES = Counter(
-    "mip_table_bytes",
-    "Arrow IPC bytes this node sent (GetTableData) or received (CreateTable).",
-    ["direction"],
 )
 
 
