@@ -53,6 +53,15 @@ class NodeConfig:
     """Most rows a shareable output computed from private data may have."""
     udf_workers: int = 2
     """UDFs and database calls run at once; more wait in a queue."""
+    udf_isolation: str = "thread"
+    """"thread": UDFs run in the node's worker threads (fast); "process": each UDF call runs in a
+    forked child that udf_timeout_s and udf_memory_bytes can stop (costs a fork, ~10-30 ms)."""
+    udf_timeout_s: float = 0.0
+    """With process isolation: longest a UDF call may run before it is killed (0: no limit)."""
+    udf_memory_bytes: int = 0
+    """With process isolation: most memory a UDF call may allocate (0: no limit)."""
+    table_cache_bytes: int = 1 << 30
+    """Memory for experiment tables; beyond it, tables already on disk are read back when used."""
     chunk_bytes: int = 1 << 20
     """Size of the Arrow IPC chunks tables are streamed in."""
     log_json: bool = False
@@ -81,6 +90,8 @@ class NodeConfig:
             raise ConfigError(f"db_backend must be 'duckdb' or 'monetdb', got {self.db_backend!r}")
         if self.db_backend == "monetdb" and self.monetdb_schema and not _SCHEMA.fullmatch(self.monetdb_schema):
             raise ConfigError(f"monetdb_schema must match {_SCHEMA.pattern}, got {self.monetdb_schema!r}")
+        if self.udf_isolation not in ("thread", "process"):
+            raise ConfigError(f"udf_isolation must be 'thread' or 'process', got {self.udf_isolation!r}")
         if self.min_rows < 1:
             raise ConfigError("min_rows must be at least 1")
         tls = [self.tls_cert_file, self.tls_key_file, self.tls_ca_file]

@@ -18,6 +18,7 @@ from mip_node.audit import AUDIT_FILE, AuditLog
 from mip_node.config import NodeConfig
 from mip_node.data_models import load_folder
 from mip_node.db import Database, DuckDBDatabase, MonetDBDatabase, MonetDBSettings
+from mip_node.sandbox import start_fork_server
 from mip_node.servicer import NodeServicer
 from mip_node.table_store import TableStore
 from mip_node.workers import WorkerPool
@@ -69,6 +70,8 @@ async def serve(config: NodeConfig, *, stop: asyncio.Event | None = None) -> Non
             extra={"fields": {"address": config.listen_address}},
         )
     audit = AuditLog(config.data_dir / AUDIT_FILE, node_id=config.node_id, is_fsync=config.audit_fsync)
+    if config.udf_isolation == "process":
+        start_fork_server()
     db = open_database(config)
     workers = WorkerPool(config.udf_workers)
     if not config.is_global:

@@ -20,6 +20,7 @@ from mip_common.errors import (
 from mip_common.naming import check_experiment_id, new_table_name
 from mip_node.config import NodeConfig
 from mip_node.db import Privacy, TableMeta
+from mip_node.sandbox import run_in_child
 from mip_node.table_store import TableStore
 from udf_library import (
     ArrayBundle,
@@ -138,13 +139,16 @@ class UdfExecutor:
         return self._store.bundle(table_name), meta.private_rows
 
     def _call(self, spec: UdfSpec, kwargs: dict[str, Any]) -> tuple[ArrayBundle, ...]:
-        try:
-            result = spec.func(**kwargs)
-        except UdfInputError as exc:
-            raise DataRejectedError(f"{spec.name}: {exc}") from exc
-        except Exception as exc:
-            log.exception("UDF %s failed", spec.name)
-            raise InternalError(f"UDF {spec.name} failed: {type(exc).__name__}: {str(exc)[:300]}") from exc
+        if self._config.udf_isolation == "process":
+            result = run_in_child(
+                spec.name,
+                spec.func,
+                kwargs,
+                timeout_s=self._config.udf_timeout_s,
+                memory_bytes=self._config.udf_memory_bytes,
+            )
+        else:
+            result = self._call_in_thread(spec, kwargs)
         results = (result,) if len(spec.outputs) == 1 else tuple(result)
         if len(results) != len(spec.outputs) or not all(isinstance(r, ArrayBundle) for r in results):
             raise InternalError(
@@ -152,3 +156,12 @@ class UdfExecutor:
                 f"({', '.join(o.name for o in spec.outputs)})"
             )
         return results
+
+    def _call_in_thread(self, spec: UdfSpec, kwargs: dict[str, Any]) -> Any:
+        try:
+            return spec.func(**kwargs)
+        except UdfInputError as exc:
+            raise DataRejectedError(f"{spec.name}: {exc}") from exc
+        except Exception as exc:
+            log.exception("UDF %s failed", spec.name)
+            raise InternalError(f"UDF {spec.name} failed: {type(exc).__name__}: {str(exc)[:300]}") from exc
