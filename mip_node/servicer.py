@@ -166,6 +166,7 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
             tables = await self._workers.run(self._store.experiment_tables, request.experiment_id)
             names = [t.name for t in tables]
         deleted = await self._workers.run(self._store.drop, names)
+        await self._workers.run(self._store.flush)  # a deletion the controller was told of is on disk
         await self._record("tables_deleted", tables=names[:100], deleted=deleted)
         return node_service_pb2.DeleteTableResponse(deleted_count=deleted)
 
