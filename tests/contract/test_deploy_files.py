@@ -188,4 +188,5 @@ def test_readme_configuration_table_matches_the_code(table: str, cls: type) -> N
     documented = set(re.findall(r"`([a-z_]+)`", section))
 
     # Assert
-    assert {f.name for f in dataclasses.fields(cls)} - documented == set()
+    missing = sorted({f.name for f in dataclasses.fields(cls)} - documented)
+    assert missing == [], f"settings missing from the README's {table} table (add a row each): {missing}"
