@@ -31,7 +31,7 @@ async def _abort(context: grpc.aio.ServicerContext[Any, Any], method: str, exc: 
     if isinstance(exc, MipError):
         log.info(
             "request refused",
-            extra={"fields": {"method": method, "reason": exc.reason, "error": exc.message}},
+            extra={"fields": {"method": method, "reason": exc.reason, "error": exc.message[:500]}},
         )
         await context.abort_with_status(to_rich_status(exc))
     log.exception("unhandled error in %s", method)

@@ -17,6 +17,7 @@ __all__ = ["DOMAIN", "code_of", "error_from_rpc", "to_rich_status"]
 log = logging.getLogger(__name__)
 
 DOMAIN = "mip-mesh"
+_MESSAGE_CHARS = 2000
 
 _CODES: dict[type[errors.MipError], grpc.StatusCode] = {
     errors.InvalidRequestError: grpc.StatusCode.INVALID_ARGUMENT,
@@ -57,11 +58,20 @@ def code_of(exc: errors.MipError) -> grpc.StatusCode:
 
 def to_rich_status(exc: errors.MipError) -> grpc.Status:
     """``exc`` as a status with an ``ErrorInfo{reason, domain, metadata}`` detail."""
-    info = error_details_pb2.ErrorInfo(reason=exc.reason, domain=DOMAIN, metadata=exc.metadata)
+    info = error_details_pb2.ErrorInfo(
+        reason=exc.reason, domain=DOMAIN, metadata={k: _short(v, 200) for k, v in exc.metadata.items()}
+    )
     detail = any_pb2.Any()
     detail.Pack(info)
-    status = status_pb2.Status(code=code_of(exc).value[0], message=exc.message, details=[detail])
+    status = status_pb2.Status(
+        code=code_of(exc).value[0], message=_short(exc.message, _MESSAGE_CHARS), details=[detail]
+    )
     return rpc_status.to_status(status)
+
+
+def _short(text: str, limit: int) -> str:
+    """Messages echo what callers sent; keep them under gRPC's metadata limits."""
+    return text if len(text) <= limit else text[:limit] + " ... (message cut)"
 
 
 def error_from_rpc(err: grpc.RpcError, *, context: str = "") -> errors.MipError:

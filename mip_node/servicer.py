@@ -301,8 +301,12 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
         if self._config.is_global:
             raise FailedPreconditionError("the global node holds no primary data; load data on local nodes")
         folder = Path(request.folder)
-        if not folder.is_dir():
-            raise NotFoundError(f"no folder {request.folder!r} on the node's file system")
+        try:
+            is_folder = folder.is_dir()
+        except OSError as exc:
+            raise InvalidRequestError(f"folder {request.folder[:200]!r} cannot be used: {exc.strerror}") from exc
+        if not is_folder:
+            raise NotFoundError(f"no folder {request.folder[:200]!r} on the node's file system")
         try:
             spec, loaded = await self._workers.run(load_folder, self._db, folder, tuple(request.exclude_globs))
         finally:

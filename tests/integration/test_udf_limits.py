@@ -57,5 +57,3 @@ async def test_memory_hungry_udf_fails_alone(node: NodeClient) -> None:
     assert beat.database_status == "ok"
     response = await _run(node, "health.local_ping")
     assert response.outputs[0].table.row_count == 1  # type: ignore[attr-defined]
-
-
