@@ -55,6 +55,7 @@ class TableStore:
         self._tables: OrderedDict[str, StoredTable] = OrderedDict()
         self._dropped_pending: set[str] = set()
         self._responses: dict[str, bytes] = {}
+        self._stored_request_ids = db.request_ids()  # so a new request never waits on the database
         self._writes: queue.Queue[tuple[str, object] | None] = queue.Queue()
         self._idle = threading.Condition(self._lock)
         self._pending = 0
@@ -79,6 +80,18 @@ class TableStore:
             self._tables[name] = stored
             self._evict()
         return stored
+
+    def cached(self, name: str) -> StoredTable | None:
+        """A table if it is in memory, without touching the database (safe on the event loop)."""
+        with self._lock:
+            return self._tables.get(name)
+
+    def cached_response(self, request_id: str) -> bytes | bool | None:
+        """A remembered response from memory; ``False`` when only the database can tell."""
+        with self._lock:
+            if request_id in self._responses:
+                return self._responses[request_id]
+            return None if request_id not in self._stored_request_ids else False
 
     def bundle(self, name: str) -> ArrayBundle:
         """A table as the numpy bundle a UDF takes, converted once and kept."""
@@ -150,6 +163,8 @@ class TableStore:
         with self._lock:
             if request_id in self._responses:
                 return self._responses[request_id]
+            if request_id not in self._stored_request_ids:
+                return None
         return self._db.remembered_response(request_id)
 
     def remember_response(self, request_id: str, response: bytes) -> None:
@@ -211,6 +226,8 @@ class TableStore:
                 response = self._responses.get(key)
             if response is not None:
                 self._db.remember_response(key, response)
+                with self._lock:
+                    self._stored_request_ids.add(key)
 
     def _evict(self) -> None:
         """Forget persisted tables, least recently used first, while memory is over budget."""

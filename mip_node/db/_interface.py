@@ -124,6 +124,10 @@ class Database(ABC):
         """The stored response of a mutating request already done, for idempotent retries."""
 
     @abstractmethod
+    def request_ids(self) -> set[str]:
+        """Ids of every request whose response is stored (read once at start)."""
+
+    @abstractmethod
     def remember_response(self, request_id: str, response: bytes) -> None:
         """Store the response of a mutating request under its id."""
 

@@ -186,6 +186,10 @@ class DuckDBDatabase(Database):
             row = cur.execute("SELECT response FROM mip_meta.requests WHERE request_id = ?", [request_id]).fetchone()
         return bytes(row[0]) if row else None
 
+    def request_ids(self) -> set[str]:
+        with self._cursor() as cur:
+            return {str(r[0]) for r in cur.execute("SELECT request_id FROM mip_meta.requests").fetchall()}
+
     def remember_response(self, request_id: str, response: bytes) -> None:
         with self._cursor() as cur:
             cur.execute("INSERT OR REPLACE INTO mip_meta.requests VALUES (?, ?)", [request_id, response])

@@ -514,6 +514,9 @@ class MonetDBDatabase(Database):
         rows = self._fetchall(f"SELECT response FROM {self._meta}.requests WHERE request_id = %s", [request_id])
         return bytes(rows[0][0]) if rows else None
 
+    def request_ids(self) -> set[str]:
+        return {str(r[0]) for r in self._fetchall(f"SELECT request_id FROM {self._meta}.requests", [])}
+
     def remember_response(self, request_id: str, response: bytes) -> None:
         with self._transaction() as (_, cur):
             cur.execute(f"DELETE FROM {self._meta}.requests WHERE request_id = %s", [request_id])
