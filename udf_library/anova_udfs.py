@@ -8,14 +8,20 @@ squares is the within-cell sum plus a weighted least-squares fit of the cell mea
 from __future__ import annotations
 
 import itertools
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
 
 from udf_library._bundle import ArrayBundle
 from udf_library._errors import UdfInputError
+from udf_library._lazy import LazyModule
 from udf_library._udf import shared, udf
+
+if TYPE_CHECKING:
+    from scipy import stats
+else:
+    stats = LazyModule("scipy.stats")
 
 __all__ = [
     "global_oneway",

@@ -6,13 +6,20 @@ cross-products); the global node merges them exactly and derives every correlati
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from scipy import stats
 
 from udf_library import _design
 from udf_library._bundle import ArrayBundle
 from udf_library._errors import UdfInputError
+from udf_library._lazy import LazyModule
 from udf_library._udf import shared, udf
+
+if TYPE_CHECKING:
+    from scipy import stats
+else:
+    stats = LazyModule("scipy.stats")
 
 __all__ = ["global_correlations", "local_moments"]
 

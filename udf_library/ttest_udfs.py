@@ -7,13 +7,20 @@ squares would cancel, and runs the test as R ``t.test`` does.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
 
 from udf_library._bundle import ArrayBundle
 from udf_library._errors import UdfInputError
+from udf_library._lazy import LazyModule
 from udf_library._udf import shared, udf
+
+if TYPE_CHECKING:
+    from scipy import stats
+else:
+    stats = LazyModule("scipy.stats")
 
 __all__ = [
     "global_independent",
