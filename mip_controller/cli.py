@@ -27,7 +27,7 @@ from mip_controller.render import format_table, render_result
 
 __all__ = ["main"]
 
-DEMO_VARIABLES = ["hippocampus", "entorhinal", "ventricles"]
+DEMO_VARIABLES = ["hippocampus", "entorhinal"]  # volumes on one scale, so plain k-means fits them
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -229,19 +229,19 @@ def _demo(args: argparse.Namespace) -> None:
                 ["dataset", "data model", "nodes", "rows"],
                 [[d.code, d.data_model, ",".join(d.node_ids), d.row_count] for d in datasets],
             )
-            print(f"\nrunning k-means (k=3) on {', '.join(DEMO_VARIABLES)} across {args.locals} hospitals ...")
+            print(f"\nrunning k-means (k=4) on {', '.join(DEMO_VARIABLES)} across {args.locals} hospitals ...")
             outcome = controller.run(
                 "kmeans",
                 data_model="demo:1.0",
                 datasets=[d.code for d in datasets],
                 y=DEMO_VARIABLES,
                 parameters={
-                    "numOfClusters": 3,
+                    "numOfClusters": 4,
                     "numOfIterations": 50,
                     "tolerance": 1e-6,
-                    "seed": 7,
-                    "initialMin": 0.0,
-                    "initialMax": 50.0,
+                    "seed": 4,
+                    "initialMin": 1.0,
+                    "initialMax": 3.0,
                 },
                 on_progress=_progress_printer(),
             )
