@@ -28,6 +28,7 @@ __all__ = ["StoredTable", "TableStore"]
 log = logging.getLogger(__name__)
 
 _MAX_RESPONSES_IN_MEMORY = 100_000
+_BATCH_OPS = 256
 
 
 @dataclass
@@ -54,6 +55,7 @@ class TableStore:
         self._lock = threading.RLock()
         self._tables: OrderedDict[str, StoredTable] = OrderedDict()
         self._dropped_pending: set[str] = set()
+        self._memory_bytes = 0
         self._responses: dict[str, bytes] = {}
         self._stored_request_ids = db.request_ids()  # so a new request never waits on the database
         self._writes: queue.Queue[tuple[str, object] | None] = queue.Queue()
@@ -78,6 +80,7 @@ class TableStore:
         stored = StoredTable(meta, self._db.read_table(name), is_persisted=True)
         with self._lock:
             self._tables[name] = stored
+            self._memory_bytes += stored.nbytes
             self._evict()
         return stored
 
@@ -129,7 +132,9 @@ class TableStore:
             if meta.name in self._tables:
                 raise AlreadyExistsError(f"table {meta.name!r} already exists")
             self._dropped_pending.discard(meta.name)
-            self._tables[meta.name] = StoredTable(meta, table, None if bundle is None else _read_only(bundle))
+            stored = StoredTable(meta, table, None if bundle is None else _read_only(bundle))
+            self._tables[meta.name] = stored
+            self._memory_bytes += stored.nbytes
             if is_durable:
                 self._enqueue("create", meta.name)
             self._evict()
@@ -141,7 +146,7 @@ class TableStore:
         for name in names:
             quote_table(name)
             with self._lock:
-                in_memory = self._tables.pop(name, None)
+                in_memory = self._forget(name)
             if in_memory is not None and not in_memory.is_persisted:
                 dropped += 1  # never written, or being written: the writer drops it after
                 continue
@@ -193,52 +198,71 @@ class TableStore:
         self._writes.put((kind, key))
 
     def _write_loop(self) -> None:
-        while (item := self._writes.get()) is not None:
-            kind, key = item
+        """Write what is queued in batches: one transaction for many small tables."""
+        while (first := self._writes.get()) is not None:
+            batch = [first]
+            while len(batch) < _BATCH_OPS:
+                try:
+                    item = self._writes.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._writes.put(None)  # stop after this batch
+                    break
+                batch.append(item)
             try:
-                self._write(kind, str(key))
-            except Exception:  # a failed write must not stop later ones; the log says which
-                log.exception("table store write failed", extra={"fields": {"op": kind, "key": key}})
+                self._write(batch)
+            except Exception:  # a failed batch must not stop later ones; the log says which
+                log.exception("table store write failed", extra={"fields": {"ops": len(batch)}})
             finally:
                 with self._idle:
-                    self._pending -= 1
+                    self._pending -= len(batch)
                     self._idle.notify_all()
 
-    def _write(self, kind: str, key: str) -> None:
-        if kind == "create":
-            with self._lock:
-                stored = self._tables.get(key)
-            if stored is None:  # dropped before it was written
-                return
-            self._db.create_table(stored.meta, stored.arrow.schema, stored.arrow.to_batches())
-            with self._lock:
+    def _write(self, batch: list[tuple[str, object]]) -> None:
+        creates: list[StoredTable] = []
+        drops: list[str] = []
+        responses: list[tuple[str, bytes]] = []
+        with self._lock:
+            for kind, key in batch:
+                name = str(key)
+                if kind == "create" and (stored := self._tables.get(name)) is not None:
+                    creates.append(stored)  # a table dropped before it was written is skipped
+                elif kind == "drop":
+                    drops.append(name)
+                elif kind == "response" and (response := self._responses.get(name)) is not None:
+                    responses.append((name, response))
+        self._db.write_batch([(t.meta, t.arrow) for t in creates], drops, responses)
+        dropped_meanwhile = []
+        with self._lock:
+            for stored in creates:
                 stored.is_persisted = True
-                is_dropped_meanwhile = self._tables.get(key) is not stored
-            if is_dropped_meanwhile:
-                self._db.drop_tables([key])
-        elif kind == "drop":
-            self._db.drop_tables([key])
-            with self._lock:
-                if key not in self._tables:
-                    self._dropped_pending.discard(key)
-        elif kind == "response":
-            with self._lock:
-                response = self._responses.get(key)
-            if response is not None:
-                self._db.remember_response(key, response)
-                with self._lock:
-                    self._stored_request_ids.add(key)
+                if self._tables.get(stored.meta.name) is not stored:
+                    dropped_meanwhile.append(stored.meta.name)
+            for name in drops:
+                if name not in self._tables:
+                    self._dropped_pending.discard(name)
+            self._stored_request_ids.update(r for r, _ in responses)
+        if dropped_meanwhile:
+            self._db.write_batch([], dropped_meanwhile, [])
 
     def _evict(self) -> None:
         """Forget persisted tables, least recently used first, while memory is over budget."""
-        total = sum(s.nbytes for s in self._tables.values())
+        if self._memory_bytes <= self._cache_bytes:
+            return
         for name in list(self._tables):
-            if total <= self._cache_bytes:
+            if self._memory_bytes <= self._cache_bytes:
                 return
             stored = self._tables[name]
             if stored.is_persisted:
-                total -= stored.nbytes
-                del self._tables[name]
+                self._forget(name)
+
+    def _forget(self, name: str) -> StoredTable | None:
+        """Take a table out of memory, keeping the byte count right (caller holds the lock)."""
+        stored = self._tables.pop(name, None)
+        if stored is not None:
+            self._memory_bytes -= stored.nbytes
+        return stored
 
 
 def _read_only(bundle: ArrayBundle) -> ArrayBundle:

@@ -66,23 +66,28 @@ class DuckDBDatabase(Database):
         return "ok"
 
     def create_table(self, meta: TableMeta, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> TableMeta:
-        quoted = quote_table(meta.name)
-        columns = ", ".join(f"{quote_identifier(f.name)} {_sql_type(f.name, f.type)}" for f in schema)
         with self._cursor() as cur:
             cur.execute("BEGIN TRANSACTION")
             try:
-                self._claim_name(cur, meta)
-                cur.execute(f"CREATE TABLE {quoted} ({columns})")
-                for group in _grouped(batches):
-                    incoming = pa.Table.from_batches(group, schema)
-                    cur.register("incoming_chunk", incoming)
-                    cur.execute(f"INSERT INTO {quoted} SELECT * FROM incoming_chunk")
-                    cur.unregister("incoming_chunk")
+                self._create_in(cur, meta, schema, batches)
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
         return self.table_meta(meta.name)
+
+    def _create_in(
+        self, cur: duckdb.DuckDBPyConnection, meta: TableMeta, schema: pa.Schema, batches: Iterable[pa.RecordBatch]
+    ) -> None:
+        """Create and fill a table inside the caller's transaction."""
+        quoted = quote_table(meta.name)
+        columns = ", ".join(f"{quote_identifier(f.name)} {_sql_type(f.name, f.type)}" for f in schema)
+        self._claim_name(cur, meta)
+        cur.execute(f"CREATE TABLE {quoted} ({columns})")
+        for group in _grouped(batches):
+            cur.register("incoming_chunk", pa.Table.from_batches(group, schema))
+            cur.execute(f"INSERT INTO {quoted} SELECT * FROM incoming_chunk")
+            cur.unregister("incoming_chunk")
 
     def create_table_as_select(self, meta: TableMeta, select_sql: str, params: Sequence[Any]) -> TableMeta:
         quoted = quote_table(meta.name)
@@ -103,16 +108,14 @@ class DuckDBDatabase(Database):
         return self.table_meta(meta.name)
 
     def _claim_name(self, cur: duckdb.DuckDBPyConnection, meta: TableMeta) -> None:
-        exists = cur.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' AND table_name = ?",
-            [meta.name],
-        ).fetchone()
-        if exists and exists[0]:
-            raise AlreadyExistsError(f"table {meta.name!r} already exists")
-        cur.execute(
-            "INSERT INTO mip_meta.tables (name, privacy, experiment_id, private_rows) VALUES (?, ?, ?, ?)",
-            [meta.name, meta.privacy.value, meta.experiment_id, meta.private_rows],
-        )
+        """Record the table; the catalogue's primary key refuses a name that is taken."""
+        try:
+            cur.execute(
+                "INSERT INTO mip_meta.tables (name, privacy, experiment_id, private_rows) VALUES (?, ?, ?, ?)",
+                [meta.name, meta.privacy.value, meta.experiment_id, meta.private_rows],
+            )
+        except duckdb.ConstraintException:
+            raise AlreadyExistsError(f"table {meta.name!r} already exists") from None
 
     def query(self, select_sql: str, params: Sequence[Any]) -> pa.Table:
         with self._cursor() as cur:
@@ -158,18 +161,26 @@ class DuckDBDatabase(Database):
         dropped = 0
         with self._lock, self._cursor() as cur:
             for name in names:
-                quoted = quote_table(name)
-                row = cur.execute("SELECT privacy FROM mip_meta.tables WHERE name = ?", [name]).fetchone()
-                if row is None:
-                    continue
-                if row[0] == Privacy.PRIMARY.value:
-                    raise InvalidRequestError(f"table {name!r} holds primary data and cannot be deleted")
                 cur.execute("BEGIN TRANSACTION")
-                cur.execute(f"DROP TABLE IF EXISTS {quoted}")
-                cur.execute("DELETE FROM mip_meta.tables WHERE name = ?", [name])
-                cur.execute("COMMIT")
-                dropped += 1
+                try:
+                    dropped += self._drop_in(cur, name)
+                    cur.execute("COMMIT")
+                except BaseException:
+                    cur.execute("ROLLBACK")
+                    raise
         return dropped
+
+    def _drop_in(self, cur: duckdb.DuckDBPyConnection, name: str) -> int:
+        """Drop one experiment table inside the caller's transaction; 0 if it did not exist."""
+        quoted = quote_table(name)
+        row = cur.execute("SELECT privacy FROM mip_meta.tables WHERE name = ?", [name]).fetchone()
+        if row is None:
+            return 0
+        if row[0] == Privacy.PRIMARY.value:
+            raise InvalidRequestError(f"table {name!r} holds primary data and cannot be deleted")
+        cur.execute(f"DROP TABLE IF EXISTS {quoted}")
+        cur.execute("DELETE FROM mip_meta.tables WHERE name = ?", [name])
+        return 1
 
     def experiment_tables(self, experiment_id: str | None = None) -> list[TableMeta]:
         sql = "SELECT name, privacy, experiment_id, private_rows FROM mip_meta.tables WHERE privacy <> 'primary'"
@@ -185,6 +196,26 @@ class DuckDBDatabase(Database):
         with self._cursor() as cur:
             row = cur.execute("SELECT response FROM mip_meta.requests WHERE request_id = ?", [request_id]).fetchone()
         return bytes(row[0]) if row else None
+
+    def write_batch(
+        self,
+        creates: Sequence[tuple[TableMeta, pa.Table]],
+        drops: Sequence[str],
+        responses: Sequence[tuple[str, bytes]],
+    ) -> None:
+        with self._lock, self._cursor() as cur:
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                for meta, table in creates:
+                    self._create_in(cur, meta, table.schema, table.to_batches())
+                for name in drops:
+                    self._drop_in(cur, name)
+                for request_id, response in responses:
+                    cur.execute("INSERT OR REPLACE INTO mip_meta.requests VALUES (?, ?)", [request_id, response])
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
 
     def request_ids(self) -> set[str]:
         with self._cursor() as cur:
