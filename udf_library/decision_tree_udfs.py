@@ -48,6 +48,7 @@ import numpy.typing as npt
 
 from udf_library._bundle import ArrayBundle
 from udf_library._errors import UdfInputError
+from udf_library._packing import pack, unpack
 from udf_library._udf import private, shared, udf
 from udf_library.naive_bayes_udfs import encode_levels
 
@@ -92,7 +93,7 @@ KEY_BELOW_ALL = -KEY_MAX - 1  # an exclusive lower bound below every finite floa
 def local_class_counts(data: ArrayBundle, y: str, classes: list[str]) -> ArrayBundle:
     """Class counts of this node's rows: the root of the tree."""
     labels = encode_levels(data[y], classes, y)
-    return _one_row({"n": np.bincount(labels, minlength=len(classes))})
+    return pack({"n": np.bincount(labels, minlength=len(classes))})
 
 
 @udf(outputs=(shared("counts"),))
@@ -122,7 +123,7 @@ def local_cut_counts(
         cumulative = np.cumsum(onehot, axis=0)
         positions = np.searchsorted(values[order], cuts["value"][which], side="right")
         out[which] = cumulative[positions]
-    return _one_row({"n": out})
+    return pack({"n": out})
 
 
 @udf(outputs=(shared("bounds"),))
@@ -143,7 +144,7 @@ def local_split_bounds(data: ArrayBundle, tree: ArrayBundle, splits: ArrayBundle
             below[i] = left.max()
         if right.size:
             above[i] = right.min()
-    return _one_row({"below": below, "above": above})
+    return pack({"below": below, "above": above})
 
 
 @udf(outputs=(shared("confusion"), private("predictions")))
@@ -159,7 +160,7 @@ def local_tree_predict(
     k = len(classes)
     confusion = np.bincount(labels * k + predicted, minlength=k * k).reshape(1, k, k)
     names = np.array([classes[p] for p in predicted], dtype=object)
-    return _one_row({"confusion": confusion}), ArrayBundle({"prediction": names})
+    return pack({"confusion": confusion}), ArrayBundle({"prediction": names})
 
 
 # ------------------------------------------------------------------------ global UDFs
@@ -176,7 +177,7 @@ def global_tree_root(
 ) -> tuple[ArrayBundle, ArrayBundle]:
     """The one-node tree holding every row; ``max_depth`` < 0 means no limit."""
     _check_criterion(criterion)
-    total = _unpack(counts, "n", (len(classes),)).sum(axis=0)
+    total = unpack(counts, "n", (len(classes),)).sum(axis=0)
     if total.sum() == 0:
         raise UdfInputError("no rows to grow a tree on")
     limits = (max_depth, min_samples_split, min_samples_leaf)
@@ -220,7 +221,7 @@ def global_refine_search(
     """Score every cut exactly, split the intervals at the cuts and keep those still promising."""
     grown = _Tree.from_bundle(tree)
     k = grown.k
-    cumulative = _unpack(counts, "n", (cuts.num_rows, k)).sum(axis=0)
+    cumulative = unpack(counts, "n", (cuts.num_rows, k)).sum(axis=0)
     incumbent = _Best.from_bundle(best, k)
     previous = _Intervals.from_bundle(intervals, k)
     pieces = _Intervals(k)
@@ -279,8 +280,8 @@ def global_grow_tree(
     """
     grown = _Tree.from_bundle(tree)
     k = grown.k
-    below = _unpack(bounds, "below", (splits.num_rows,)).max(axis=0)
-    above = _unpack(bounds, "above", (splits.num_rows,)).min(axis=0)
+    below = unpack(bounds, "below", (splits.num_rows,)).max(axis=0)
+    above = unpack(bounds, "above", (splits.num_rows,)).min(axis=0)
     limits = (max_depth, min_samples_split, min_samples_leaf)
     chosen = {int(node): i for i, node in enumerate(splits["node"])}
     frontier = [i for i in range(len(grown.status_of)) if grown.status_of[i] == FRONTIER]
@@ -699,20 +700,3 @@ def _next_cuts(
     )
     status = ArrayBundle({"n_cuts": [len(keys_array)], "n_live": [n_live]})
     return live.bundle(), best.bundle(), cuts, status
-
-
-def _one_row(arrays: dict[str, npt.NDArray[Any]]) -> ArrayBundle:
-    """Pack arrays into one row: column ``<name>_<i>`` holds element ``i`` of the flat array."""
-    columns: dict[str, Any] = {}
-    for name, array in arrays.items():
-        for i, value in enumerate(np.asarray(array).ravel()):
-            columns[f"{name}_{i}"] = np.array([value])
-    return ArrayBundle(columns)
-
-
-def _unpack(bundle: ArrayBundle, name: str, shape: tuple[int, ...]) -> FloatArray:
-    """The arrays packed by ``_one_row`` in every row: shape ``(rows, *shape)``."""
-    size = int(np.prod(shape)) if shape else 1
-    if size == 0:
-        return np.zeros((bundle.num_rows, *shape))
-    return bundle.matrix([f"{name}_{i}" for i in range(size)]).reshape(bundle.num_rows, *shape)

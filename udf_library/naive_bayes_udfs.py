@@ -21,6 +21,7 @@ import numpy.typing as npt
 from udf_library._bundle import ArrayBundle
 from udf_library._errors import UdfInputError
 from udf_library._folds import assign_folds
+from udf_library._packing import pack, unpack
 from udf_library._udf import private, shared, udf
 
 __all__ = [
@@ -61,7 +62,7 @@ def local_gaussian_stats(data: ArrayBundle, y: str, x: list[str], classes: list[
     labels = encode_levels(data[y], classes, y)
     points = data.matrix(x)
     counts, means, m2 = _class_moments(points, labels, len(classes))
-    return _one_row({"n": counts, "mean": means, "m2": m2})
+    return pack({"n": counts, "mean": means, "m2": m2})
 
 
 @udf(outputs=(shared("model"),))
@@ -73,7 +74,7 @@ def global_gaussian_model(stats: ArrayBundle, x: list[str], classes: list[str], 
     """
     shape = (len(classes), len(x))
     counts, means, m2 = _merge_moments(
-        _unpack(stats, "n", shape[:1]), _unpack(stats, "mean", shape), _unpack(stats, "m2", shape)
+        unpack(stats, "n", shape[:1]), unpack(stats, "mean", shape), unpack(stats, "m2", shape)
     )
     present = counts > 0
     if not present.any():
@@ -104,7 +105,7 @@ def local_gaussian_fold_stats(
     for fold in range(n_splits):
         in_fold = folds == fold
         counts[fold], means[fold], m2[fold] = _class_moments(points[in_fold], labels[in_fold], k)
-    stats = _one_row({"n": counts, "mean": means, "m2": m2})
+    stats = pack({"n": counts, "mean": means, "m2": m2})
     return stats, ArrayBundle({FOLD: folds})
 
 
@@ -118,9 +119,9 @@ def global_gaussian_fold_models(
     prior of -inf, so it is never predicted by that fold's model.
     """
     k, p = len(classes), len(x)
-    counts = _unpack(stats, "n", (n_splits, k))
-    means = _unpack(stats, "mean", (n_splits, k, p))
-    m2 = _unpack(stats, "m2", (n_splits, k, p))
+    counts = unpack(stats, "n", (n_splits, k))
+    means = unpack(stats, "mean", (n_splits, k, p))
+    m2 = unpack(stats, "m2", (n_splits, k, p))
     # Axis 0 is the node, axis 1 the fold: a fold's training rows merge both.
     rows: dict[str, list[Any]] = {FOLD: [], CLASS: [], "log_prior": []}
     thetas: list[FloatArray] = []
@@ -174,7 +175,7 @@ def local_gaussian_fold_confusion(
         var = model.matrix([f"var_{j}" for j in range(p)])[order]
         log_prior = model["log_prior"][order]
         predicted[rows] = gaussian_predict(points[rows], theta, var, log_prior)
-    return _one_row({"confusion": _confusion(fold_of_row, labels, predicted, n_splits, k)})
+    return pack({"confusion": _confusion(fold_of_row, labels, predicted, n_splits, k)})
 
 
 def gaussian_predict(points: FloatArray, theta: FloatArray, var: FloatArray, log_prior: FloatArray) -> IntArray:
@@ -203,7 +204,7 @@ def local_categorical_counts(
         levels = _levels_of(categories, name)
         codes = encode_levels(data[name], levels, name)
         packed[f"cat{j}"] = _cross_counts(labels, codes, k, len(levels))
-    return _one_row(packed)
+    return pack(packed)
 
 
 @udf(outputs=(shared("classes"), shared("categories")))
@@ -217,7 +218,7 @@ def global_categorical_model(
     ``alpha`` added to every kept count.
     """
     k = len(classes)
-    class_count = _unpack(counts, "n", (k,)).sum(axis=0)
+    class_count = unpack(counts, "n", (k,)).sum(axis=0)
     present = class_count > 0
     if not present.any():
         raise UdfInputError("no rows to fit a naive Bayes model on")
@@ -238,7 +239,7 @@ def global_categorical_model(
     }
     for j, name in enumerate(x):
         levels = _levels_of(categories, name)
-        table = _unpack(counts, f"cat{j}", (k, len(levels))).sum(axis=0)[present]
+        table = unpack(counts, f"cat{j}", (k, len(levels))).sum(axis=0)[present]
         observed = np.flatnonzero(table.sum(axis=0) > 0)
         n_categories = int(observed.max()) + 1 if observed.size else 0
         table = table[:, :n_categories]
@@ -282,7 +283,7 @@ def local_categorical_fold_counts(
         packed[f"cat{j}"] = np.stack(
             [_cross_counts(labels[folds == f], codes[folds == f], k, len(levels)) for f in range(n_splits)]
         )
-    return _one_row(packed), ArrayBundle({FOLD: folds})
+    return pack(packed), ArrayBundle({FOLD: folds})
 
 
 @udf(outputs=(shared("priors"), shared("log_probs")))
@@ -300,11 +301,11 @@ def global_categorical_fold_models(
     row whose category never occurs in that fold's training rows.
     """
     k = len(classes)
-    class_counts = _unpack(counts, "n", (n_splits, k)).sum(axis=0)
+    class_counts = unpack(counts, "n", (n_splits, k)).sum(axis=0)
     prior_rows: dict[str, list[Any]] = {FOLD: [], CLASS: [], "log_prior": []}
     prob_rows: dict[str, list[Any]] = {FOLD: [], "feature": [], CLASS: [], "log_prob": []}
     tables = [
-        _unpack(counts, f"cat{j}", (n_splits, k, len(_levels_of(categories, name)))).sum(axis=0)
+        unpack(counts, f"cat{j}", (n_splits, k, len(_levels_of(categories, name)))).sum(axis=0)
         for j, name in enumerate(x)
     ]
     for fold in range(n_splits):
@@ -357,7 +358,7 @@ def local_categorical_fold_confusion(
             table = part["log_prob"].reshape(k, -1)  # rows were written class by class
             joint += table[:, codes[j][rows]].T
         predicted[rows] = np.argmax(joint, axis=1) if rows.size else predicted[rows]
-    return _one_row({"confusion": _confusion(fold_of_row, labels, predicted, n_splits, k)})
+    return pack({"confusion": _confusion(fold_of_row, labels, predicted, n_splits, k)})
 
 
 # ---------------------------------------------------------------------------- metrics
@@ -372,7 +373,7 @@ def global_cv_metrics(confusion: ArrayBundle, classes: list[str], n_splits: int)
     scikit-learn's ``zero_division=0``.
     """
     k = len(classes)
-    per_fold = _unpack(confusion, "confusion", (n_splits, k, k)).sum(axis=0)
+    per_fold = unpack(confusion, "confusion", (n_splits, k, k)).sum(axis=0)
     present = (per_fold.sum(axis=(0, 2)) + per_fold.sum(axis=(0, 1))) > 0
     per_fold = per_fold[:, present][:, :, present]
     kept = [c for c, p in zip(classes, present, strict=True) if p]
@@ -509,24 +510,6 @@ def _cross_counts(first: IntArray, second: IntArray, n_first: int, n_second: int
 def _confusion(folds: npt.NDArray[Any], truth: IntArray, predicted: IntArray, n_splits: int, k: int) -> IntArray:
     flat = np.bincount((folds.astype(np.int64) * k + truth) * k + predicted, minlength=n_splits * k * k)
     return flat.reshape(n_splits, k, k).astype(np.int64)
-
-
-def _one_row(arrays: dict[str, npt.NDArray[Any]]) -> ArrayBundle:
-    """Pack arrays into one row: column ``<name>_<i>`` holds element ``i`` of the flat array."""
-    columns: dict[str, Any] = {}
-    for name, array in arrays.items():
-        for i, value in enumerate(np.asarray(array).ravel()):
-            columns[f"{name}_{i}"] = np.array([value])
-    return ArrayBundle(columns)
-
-
-def _unpack(bundle: ArrayBundle, name: str, shape: tuple[int, ...]) -> FloatArray:
-    """The arrays packed by ``_one_row`` in every row: shape ``(rows, *shape)``."""
-    size = int(np.prod(shape)) if shape else 1
-    if size == 0:
-        return np.zeros((bundle.num_rows, *shape))
-    flat = bundle.matrix([f"{name}_{i}" for i in range(size)])
-    return flat.reshape(bundle.num_rows, *shape)
 
 
 def sorted_levels(enumerations: list[str], is_numeric: bool) -> list[str]:

@@ -16,14 +16,27 @@ the real federation's suppression is checked too.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from algorithm_flows import DATASET_COLUMN
+from algorithm_flows.decision_tree_flow import DecisionTreeFlow
+from algorithm_flows.testing import run_flow
 from mip_controller.client import Controller
 from mip_controller.federation import LocalFederation, split_data_folder
-from tests.helpers.mip_data import DATA, REFERENCE_CASES, reference_cases, require_shared
+from tests.helpers.mip_data import (
+    DATA,
+    REFERENCE_CASES,
+    load_rows,
+    load_variables,
+    partitions_for,
+    reference_cases,
+    require_shared,
+)
 from tests.helpers.reference import compare_reference
 
 pytestmark = pytest.mark.shared_data
@@ -108,4 +121,38 @@ def test_reference_case_through_real_nodes(dementia: Controller, name: str, inde
 
     # Assert
     problems = compare_reference(ALGORITHMS[name], expected, outcome.result)
+    assert not problems, "\n".join(problems[:20])
+
+
+def test_decision_tree_with_30_classes_matches_the_in_memory_run(dementia: Controller) -> None:
+    """A level's cut counts (up to 1024 cuts x 30 classes) cross DuckDB and Arrow unchanged."""
+    # Arrange
+    require_shared()
+    folder = DATA / "dementia_v_0_1"
+    rows, variables = load_rows(folder), load_variables(folder)
+    datasets = tuple(sorted(rows[DATASET_COLUMN].unique()))
+    variables[DATASET_COLUMN] = dataclasses.replace(variables[DATASET_COLUMN], enumerations=datasets)
+    x = ("lefthippocampus", "righthippocampus", "leftamygdala")
+    expected = run_flow(
+        DecisionTreeFlow,
+        partitions_for(rows, variables, datasets, [DATASET_COLUMN, *x]),
+        variables,
+        y=(DATASET_COLUMN,),
+        x=x,
+        parameters={"max_depth": 1},
+    )
+
+    # Act
+    outcome = dementia.run(
+        "decision_tree",
+        data_model="dementia:0.1",
+        datasets=datasets,
+        y=[DATASET_COLUMN],
+        x=x,
+        parameters={"max_depth": 1},
+    )
+
+    # Assert
+    assert len(expected["classes"]) == 30
+    problems = compare_reference("decision_tree", json.loads(json.dumps(expected)), outcome.result)
     assert not problems, "\n".join(problems[:20])
