@@ -1,11 +1,13 @@
-"""Experiment tables in memory, written behind to the database.
+"""Experiment tables in memory, written to the database when the node stops or runs short.
 
-Every round of a federated algorithm creates and reads small tables; a database
-transaction per table (with its write-ahead log) would cost more than the round
-itself. So tables live in memory, ready as Arrow and as the numpy bundle a UDF
-takes, and one writer thread persists them in the background, in order. Reads never
-wait for the disk; ``flush`` waits for it (at shutdown, and where durability is
-promised). After a restart, tables come back from the database on first use.
+Every round of a federated algorithm creates and reads small tables, and an experiment
+deletes them all when it ends; a database transaction per table would cost more than the
+round itself. So tables live in memory, ready as Arrow and as the numpy bundle a UDF
+takes. One writer thread puts them in the database in batches when memory passes
+``table_cache_bytes`` (then forgets them, reading them back on use) and when the node
+stops, so a restart finds every table again. A node that crashes loses the tables of the
+experiments it was running; those experiments fail on that node anyway and the
+controller's cleanup journal deletes whatever is left.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ class StoredTable:
     arrow: pa.Table
     bundle: ArrayBundle | None = None
     is_persisted: bool = False
+    is_durable: bool = True
+    is_spilling: bool = False
 
     @property
     def nbytes(self) -> int:
@@ -119,7 +123,7 @@ class TableStore:
     def put(
         self, meta: TableMeta, table: pa.Table, bundle: ArrayBundle | None = None, *, is_durable: bool = True
     ) -> TableMeta:
-        """Add a table; it is readable at once and, if durable, persisted behind.
+        """Add a table; it is readable at once and, if durable, written to disk when memory runs short or at stop.
 
         Data views are not durable: they are derived from primary data again by the next
         experiment, and writing millions of selected rows would only compete with the UDFs.
@@ -132,11 +136,9 @@ class TableStore:
             if meta.name in self._tables:
                 raise AlreadyExistsError(f"table {meta.name!r} already exists")
             self._dropped_pending.discard(meta.name)
-            stored = StoredTable(meta, table, None if bundle is None else _read_only(bundle))
+            stored = StoredTable(meta, table, None if bundle is None else _read_only(bundle), is_durable=is_durable)
             self._tables[meta.name] = stored
             self._memory_bytes += stored.nbytes
-            if is_durable:
-                self._enqueue("create", meta.name)
             self._evict()
         return meta
 
@@ -176,9 +178,10 @@ class TableStore:
         """Remember a response under its request id; persisted behind."""
         with self._lock:
             self._responses[request_id] = response
-            while len(self._responses) > _MAX_RESPONSES_IN_MEMORY:
-                self._responses.pop(next(iter(self._responses)))
-            self._enqueue("response", request_id)
+            while len(self._responses) > _MAX_RESPONSES_IN_MEMORY:  # the oldest go to disk first
+                oldest = next(iter(self._responses))
+                self._db.write_batch([], [], [(oldest, self._responses.pop(oldest))])
+                self._stored_request_ids.add(oldest)
 
     def flush(self, timeout_s: float | None = None) -> bool:
         """Wait until every write so far is in the database; False on timeout."""
@@ -186,7 +189,14 @@ class TableStore:
             return self._idle.wait_for(lambda: self._pending == 0, timeout_s)
 
     def close(self) -> None:
-        """Flush, then stop the writer."""
+        """Write every durable table and remembered response still only in memory, then stop."""
+        with self._lock:
+            for name, stored in self._tables.items():
+                if stored.is_durable and not stored.is_persisted:
+                    self._enqueue("create", name)
+            for request_id in self._responses:
+                if request_id not in self._stored_request_ids:
+                    self._enqueue("response", request_id)
         self.flush()
         self._writes.put(None)
         self._writer.join()
@@ -239,6 +249,8 @@ class TableStore:
                 stored.is_persisted = True
                 if self._tables.get(stored.meta.name) is not stored:
                     dropped_meanwhile.append(stored.meta.name)
+                elif stored.is_spilling and self._memory_bytes > self._cache_bytes:
+                    self._forget(stored.meta.name)
             for name in drops:
                 if name not in self._tables:
                     self._dropped_pending.discard(name)
@@ -247,15 +259,23 @@ class TableStore:
             self._db.write_batch([], dropped_meanwhile, [])
 
     def _evict(self) -> None:
-        """Forget persisted tables, least recently used first, while memory is over budget."""
+        """Over budget: forget tables already on disk, and send the oldest others to disk (caller holds the lock)."""
         if self._memory_bytes <= self._cache_bytes:
             return
+        excess = self._memory_bytes - self._cache_bytes
         for name in list(self._tables):
-            if self._memory_bytes <= self._cache_bytes:
+            if excess <= 0:
                 return
             stored = self._tables[name]
             if stored.is_persisted:
+                excess -= stored.nbytes
                 self._forget(name)
+            elif stored.is_spilling:
+                excess -= stored.nbytes  # already on its way to disk
+            elif stored.is_durable:
+                stored.is_spilling = True
+                excess -= stored.nbytes
+                self._enqueue("create", name)
 
     def _forget(self, name: str) -> StoredTable | None:
         """Take a table out of memory, keeping the byte count right (caller holds the lock)."""
