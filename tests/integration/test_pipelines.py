@@ -40,8 +40,9 @@ def _pca(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _aligned(expected_vecs: np.ndarray, expected_scores: np.ndarray, actual_vecs: Any) -> np.ndarray:
     """The pooled scores with each component's sign turned like the federation's eigenvector."""
-    signs = np.sign(np.sum(expected_vecs * np.array(actual_vecs), axis=1))
-    return expected_scores * signs
+    signs: np.ndarray = np.sign(np.sum(expected_vecs * np.array(actual_vecs), axis=1))
+    aligned: np.ndarray = expected_scores * signs
+    return aligned
 
 
 def _lloyd(points: np.ndarray, seed: int, num_clusters: int, low: float, high: float, iterations: int) -> np.ndarray:
