@@ -175,7 +175,13 @@ def _controller_address(args: argparse.Namespace) -> str:
 
 
 def _start_federation(
-    workdir: Path, num_locals: int, data: Path | None, exclude: list[str] | None, *, tls: bool = False
+    workdir: Path,
+    num_locals: int,
+    data: Path | None,
+    exclude: list[str] | None,
+    *,
+    tls: bool = False,
+    is_background: bool = False,
 ) -> LocalFederation:
     if num_locals < 1:
         raise ValueError("--locals must be at least 1")
@@ -186,7 +192,7 @@ def _start_federation(
             raise ValueError(f"{data} is not a data-model folder (no CDEsMetadata.json)")
         globs = exclude if exclude is not None else ["*-test.csv"]
         folders = [[f] for f in split_data_folder(data, workdir / "data", num_locals, globs)]
-    return LocalFederation(workdir, folders, tls=tls).start()
+    return LocalFederation(workdir, folders, tls=tls, is_bound_to_launcher=not is_background).start()
 
 
 def _federation_up(args: argparse.Namespace) -> None:
@@ -195,7 +201,7 @@ def _federation_up(args: argparse.Namespace) -> None:
         raise ValueError(
             f"a federation is already recorded in {workdir}; run `mip federation down --workdir {args.workdir}`"
         )
-    federation = _start_federation(workdir, args.locals, args.data, args.exclude, tls=args.tls)
+    federation = _start_federation(workdir, args.locals, args.data, args.exclude, tls=args.tls, is_background=True)
     print(federation.controller_address)
     if args.tls:
         files = federation.cert_files("client")

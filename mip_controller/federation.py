@@ -7,6 +7,7 @@ start the very same processes.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fnmatch
 import json
 import os
@@ -26,6 +27,7 @@ __all__ = ["FederationError", "LocalFederation", "ProcessInfo", "split_data_fold
 
 _START_TIMEOUT_S = 60.0
 STATE_FILE = "federation.json"
+_PR_SET_PDEATHSIG = 1
 
 
 class FederationError(RuntimeError):
@@ -55,6 +57,8 @@ class LocalFederation:
     tls: bool = False
     """Run with TLS: a development CA in ``workdir/certs``, mTLS between controller and nodes,
     and client certificates (identity "client") for clients of the controller."""
+    is_bound_to_launcher: bool = True
+    """Processes die with the process that started them (not so for `mip federation up`)."""
     processes: dict[str, ProcessInfo] = field(default_factory=dict)
     _popen: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
@@ -149,6 +153,7 @@ class LocalFederation:
                 stdin=subprocess.DEVNULL,
                 env=os.environ | {"PYTHONUNBUFFERED": "1"},
                 start_new_session=True,
+                preexec_fn=_die_with_parent if self.is_bound_to_launcher else None,
             )
         self._popen[name] = process
         self.processes[name] = ProcessInfo(name, process.pid, str(config), str(log))
@@ -184,6 +189,7 @@ class LocalFederation:
                 stdin=subprocess.DEVNULL,
                 env=os.environ | {"PYTHONUNBUFFERED": "1"},
                 start_new_session=True,
+                preexec_fn=_die_with_parent if self.is_bound_to_launcher else None,
             )
         self._popen[name] = process
         info.pid = process.pid
@@ -267,6 +273,12 @@ def split_data_folder(
     for target, path in assignments:
         (target / path.name).symlink_to(path.resolve())
     return targets
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGTERM when the launcher dies, so no process is left behind."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _pin_listen_address(config: Path, address: str) -> None:
