@@ -171,14 +171,12 @@ def test_ten_concurrent_experiments_match_their_solo_results(
     datasets = _datasets(controller)
     solo = {seed: _kmeans(controller, datasets, seed=seed).result["centroids"] for seed in range(10)}
 
+    def from_own_client(seed: int) -> object:
+        with Controller(federation.controller_address) as own:  # ten separate clients, ten connections
+            return _kmeans(own, datasets, seed=seed).result["centroids"]
+
     with concurrent.futures.ThreadPoolExecutor(10) as pool:
-        together = dict(
-            zip(
-                range(10),
-                pool.map(lambda s: _kmeans(controller, datasets, seed=s).result["centroids"], range(10)),
-                strict=True,
-            )
-        )
+        together = dict(zip(range(10), pool.map(from_own_client, range(10)), strict=True))
 
     assert together == solo
 
