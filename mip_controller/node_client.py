@@ -105,6 +105,8 @@ class NodeClient:
         udf_name: str,
         tables: dict[str, str],
         literals: dict[str, Any],
+        *,
+        inline_max_bytes: int = 0,
     ) -> node_service_pb2.ExecuteUDFResponse:
         """Run a UDF; retried safely through its request id."""
         arguments = struct_pb2.Struct()
@@ -115,6 +117,7 @@ class NodeClient:
             udf_name=udf_name,
             table_arguments=tables,
             literal_arguments=arguments,
+            inline_max_bytes=inline_max_bytes,
         )
         return await self._call(
             "ExecuteUDF",

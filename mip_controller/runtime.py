@@ -25,6 +25,8 @@ T = TypeVar("T")
 __all__ = ["NodeRuntime", "ProgressEvent", "StepTimings", "gather_first_error"]
 
 _FORWARD_BUFFER = 4
+INLINE_MAX_BYTES = 256 * 1024
+"""Shareable outputs up to this size come back inline with ExecuteUDF (no GetTableData round trip)."""
 _SOURCE_GRACE_S = 1.0
 
 
@@ -73,6 +75,8 @@ class NodeRuntime(Runtime):
         self._variables = dict(variables)
         self._on_progress = on_progress
         self.timings = StepTimings()
+        self._inline: dict[tuple[str, str], _Inline] = {}
+        """Small shareable tables whose rows came back with the call that made them: no GetTableData needed."""
         self.exposed: dict[str, LocalTables] = {}
 
     @property
@@ -101,9 +105,11 @@ class NodeRuntime(Runtime):
                 udf_spec(udf).name,
                 {k: v.name for k, v in tables.items()},
                 literals,
+                inline_max_bytes=INLINE_MAX_BYTES,
             ),
         )
         ROUND_SECONDS.labels(move="execute_udf_global").observe(time.monotonic() - started)
+        self._keep_inline(self._global.node_id, response.outputs)
         return {o.output_name: GlobalTable(o.table.name, _columns(o.table)) for o in response.outputs}
 
     async def execute_udf_locals(self, udf: Callable[..., Any], /, **args: Any) -> LocalTables:
@@ -119,12 +125,16 @@ class NodeRuntime(Runtime):
             arguments = {k: _part(v, node_id) for k, v in tables.items()}
             return await self._timed(
                 node,
-                node.execute_udf(self._deadline, self._experiment_id, name, arguments, literals),
+                node.execute_udf(
+                    self._deadline, self._experiment_id, name, arguments, literals, inline_max_bytes=INLINE_MAX_BYTES
+                ),
             )
 
         started = time.monotonic()
         responses = await gather_first_error(on(n) for n in node_ids)
         ROUND_SECONDS.labels(move="execute_udf_locals").observe(time.monotonic() - started)
+        for node_id, response in zip(node_ids, responses, strict=True):
+            self._keep_inline(node_id, response.outputs)
         outputs: dict[str, LocalTables] = {}
         for index, output in enumerate(responses[0].outputs):
             parts = {n: r.outputs[index].table.name for n, r in zip(node_ids, responses, strict=True)}
@@ -135,8 +145,7 @@ class NodeRuntime(Runtime):
         node_ids = self._data.node_ids
         target = new_table_name(self._experiment_id, "shared")
         started = time.monotonic()
-        call = self._global.stream_table(self._deadline, table.name, grace_s=_SOURCE_GRACE_S)
-        header, batches = await read_stream_header(self._global, call)
+        arrow_schema, batches = await self._open(self._global, table.name, grace_s=_SOURCE_GRACE_S)
         queues: list[asyncio.Queue[bytes | None]] = [asyncio.Queue(_FORWARD_BUFFER) for _ in node_ids]
 
         async def pump() -> None:
@@ -155,27 +164,30 @@ class NodeRuntime(Runtime):
             node = self._locals[node_id]
             return await self._timed(
                 node,
-                node.create_table(self._deadline, self._experiment_id, target, header.arrow_schema, drain(q)),
+                node.create_table(self._deadline, self._experiment_id, target, arrow_schema, drain(q)),
             )
 
         await gather_first_error([pump(), *(create(n, q) for n, q in zip(node_ids, queues, strict=True))])
         self.timings.add(self._global.node_id, time.monotonic() - started)
         ROUND_SECONDS.labels(move="create_remote_global_to_locals").observe(time.monotonic() - started)
+        if (source := self._inline.get((self._global.node_id, table.name))) is not None:
+            for node_id in node_ids:
+                self._inline[(node_id, target)] = source
         return LocalTables({n: target for n in node_ids}, table.columns)
 
     async def create_remote_and_merge_global(self, tables: LocalTables) -> GlobalTable:
         node_ids = tables.node_ids
         target = new_table_name(self._experiment_id, "merged")
         started = time.monotonic()
-        streams = [(n, self._locals[n].stream_table(self._deadline, tables.tables[n])) for n in node_ids]
-        heads = await gather_first_error(read_stream_header(self._locals[n], call) for n, call in streams)
-        schemas = [decode_schema(header.arrow_schema) for header, _ in heads]
+        heads = await gather_first_error(self._open(self._locals[n], tables.tables[n]) for n in node_ids)
+        schemas = [decode_schema(arrow_schema) for arrow_schema, _ in heads]
         for node_id, schema in zip(node_ids[1:], schemas[1:], strict=True):
             if not schema.equals(schemas[0]):
                 raise InvalidRequestError(
                     f"cannot merge: the table on {node_id} has columns {schema.names} of other "
                     f"types than on {node_ids[0]} ({schemas[0].names})"
                 )
+        parts = [self._inline.get((n, tables.tables[n])) for n in node_ids]
 
         async def in_node_order() -> AsyncIterator[bytes]:
             for _, batches in heads:
@@ -184,8 +196,11 @@ class NodeRuntime(Runtime):
                     yield batch
 
         response = await self._global.create_table(
-            self._deadline, self._experiment_id, target, heads[0][0].arrow_schema, in_node_order()
+            self._deadline, self._experiment_id, target, heads[0][0], in_node_order()
         )
+        if all(p is not None for p in parts) and sum(p.nbytes for p in parts if p) <= INLINE_MAX_BYTES:
+            batches = [b for p in parts if p for b in p.arrow_batches]
+            self._inline[(self._global.node_id, response.table.name)] = _Inline(heads[0][0], batches)
         elapsed = time.monotonic() - started
         ROUND_SECONDS.labels(move="create_remote_and_merge_global").observe(elapsed)
         for node_id in node_ids:
@@ -194,9 +209,8 @@ class NodeRuntime(Runtime):
 
     async def read_global(self, table: GlobalTable) -> ArrayBundle:
         started = time.monotonic()
-        call = self._global.stream_table(self._deadline, table.name)
-        header, batches = await read_stream_header(self._global, call)
-        schema = decode_schema(header.arrow_schema)
+        arrow_schema, batches = await self._open(self._global, table.name)
+        schema = decode_schema(arrow_schema)
         collected = [decode_batch(schema, b) async for b in batches]
         self.timings.add(self._global.node_id, time.monotonic() - started)
         return arrow_to_bundle(pa.Table.from_batches(collected, schema))
@@ -207,12 +221,46 @@ class NodeRuntime(Runtime):
     def expose(self, name: str, tables: LocalTables) -> None:
         self.exposed[name] = tables
 
+    def _keep_inline(self, node_id: str, outputs: Any) -> None:
+        for output in outputs:
+            if output.HasField("inline_table"):
+                inline = output.inline_table
+                self._inline[(node_id, output.table.name)] = _Inline(inline.arrow_schema, list(inline.arrow_batches))
+
+    async def _open(
+        self, node: NodeClient, table_name: str, *, grace_s: float = 0.0
+    ) -> tuple[bytes, AsyncIterator[bytes]]:
+        """A table's schema and record batches: from the inline copy if there is one, else streamed."""
+        inline = self._inline.get((node.node_id, table_name))
+        if inline is not None:
+            return inline.arrow_schema, _iterate(inline.arrow_batches)
+        call = node.stream_table(self._deadline, table_name, grace_s=grace_s)
+        header, batches = await read_stream_header(node, call)
+        return header.arrow_schema, batches
+
     async def _timed(self, node: NodeClient, call: Any) -> Any:
         started = time.monotonic()
         try:
             return await call
         finally:
             self.timings.add(node.node_id, time.monotonic() - started)
+
+
+@dataclass(frozen=True, slots=True)
+class _Inline:
+    """A small table's bytes, as a node sent them inline."""
+
+    arrow_schema: bytes
+    arrow_batches: list[bytes]
+
+    @property
+    def nbytes(self) -> int:
+        return sum(map(len, self.arrow_batches))
+
+
+async def _iterate(items: list[bytes]) -> AsyncIterator[bytes]:
+    for item in items:
+        yield item
 
 
 def _columns(info: common_pb2.TableInfo) -> tuple[Column, ...]:

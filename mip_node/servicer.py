@@ -210,12 +210,7 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
                 dict(request.table_arguments),
                 literals,
             )
-            outputs = [
-                node_service_pb2.UDFOutput(
-                    output_name=output_name, table=_table_info(meta, self._store.get(meta.name).arrow.schema)
-                )
-                for output_name, meta in run.outputs
-            ]
+            outputs = [self._udf_output(name, meta, request.inline_max_bytes) for name, meta in run.outputs]
             response = node_service_pb2.ExecuteUDFResponse(outputs=outputs)
             response.compute_duration.FromNanoseconds(int(run.compute_s * 1e9))
             UDF_SECONDS.labels(udf=request.udf_name).observe(run.compute_s)
@@ -354,6 +349,23 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
     async def _record(self, event: str, **fields: Any) -> None:
         """Append an audit event (a buffered write: the fsync happens in the background)."""
         self._audit.record(event, **fields)
+
+    def _udf_output(self, output_name: str, meta: TableMeta, inline_max_bytes: int) -> node_service_pb2.UDFOutput:
+        """One output's description, with its rows inline when it is shareable and small.
+
+        Inline rows leave the node like GetTableData's, so they pass the same privacy
+        check (only shareable outputs) and are audited as sent.
+        """
+        stored = self._store.get(meta.name)
+        output = node_service_pb2.UDFOutput(output_name=output_name, table=_table_info(meta, stored.arrow.schema))
+        if meta.privacy is Privacy.SHAREABLE and 0 < stored.nbytes <= inline_max_bytes:
+            batches = list(encode_batches(stored.arrow.to_batches(), self._config.chunk_bytes))
+            output.inline_table.arrow_schema = encode_schema(stored.arrow.schema)
+            output.inline_table.arrow_batches.extend(batches)
+            self._audit.record(
+                "table_sent", table=meta.name, rows=meta.row_count, bytes=sum(map(len, batches)), is_complete=True
+            )
+        return output
 
     def _record_udf(self, request: node_service_pb2.ExecuteUDFRequest, run: UdfRun) -> None:
         inputs = {}

@@ -141,12 +141,17 @@ class ExecuteUDFRequest(_message.Message):
     UDF_NAME_FIELD_NUMBER: _builtins.int
     TABLE_ARGUMENTS_FIELD_NUMBER: _builtins.int
     LITERAL_ARGUMENTS_FIELD_NUMBER: _builtins.int
+    INLINE_MAX_BYTES_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Client-made UUID; a repeated call with the same id returns the first call's result."""
     experiment_id: _builtins.str
     """Experiment that owns the output tables."""
     udf_name: _builtins.str
     """UDF name as listed by ListUDFs, for example "kmeans.local_calc"."""
+    inline_max_bytes: _builtins.int
+    """Return shareable outputs of at most this many bytes inline, saving a GetTableData
+    round trip for each; 0 returns none inline.
+    """
     @_builtins.property
     def table_arguments(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """Table arguments: UDF parameter name to table name on this node."""
@@ -163,10 +168,11 @@ class ExecuteUDFRequest(_message.Message):
         udf_name: _builtins.str = ...,
         table_arguments: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         literal_arguments: _struct_pb2.Struct | None = ...,
+        inline_max_bytes: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["literal_arguments", b"literal_arguments"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["experiment_id", b"experiment_id", "literal_arguments", b"literal_arguments", "request_id", b"request_id", "table_arguments", b"table_arguments", "udf_name", b"udf_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["experiment_id", b"experiment_id", "inline_max_bytes", b"inline_max_bytes", "literal_arguments", b"literal_arguments", "request_id", b"request_id", "table_arguments", b"table_arguments", "udf_name", b"udf_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -210,25 +216,59 @@ class UDFOutput(_message.Message):
 
     OUTPUT_NAME_FIELD_NUMBER: _builtins.int
     TABLE_FIELD_NUMBER: _builtins.int
+    INLINE_TABLE_FIELD_NUMBER: _builtins.int
     output_name: _builtins.str
     """Output name as the UDF declares it."""
     @_builtins.property
     def table(self) -> _common_pb2.TableInfo:
         """The stored table."""
 
+    @_builtins.property
+    def inline_table(self) -> Global___InlineTable:
+        """The table's rows, when it is shareable and small enough for the request's inline_max_bytes."""
+
     def __init__(
         self,
         *,
         output_name: _builtins.str = ...,
         table: _common_pb2.TableInfo | None = ...,
+        inline_table: Global___InlineTable | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["table", b"table"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["inline_table", b"inline_table", "table", b"table"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["output_name", b"output_name", "table", b"table"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["inline_table", b"inline_table", "output_name", b"output_name", "table", b"table"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___UDFOutput: _TypeAlias = UDFOutput  # noqa: Y015
+
+@_typing.final
+class InlineTable(_message.Message):
+    """A small table sent inside a response: the same schema and record-batch messages as a stream."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ARROW_SCHEMA_FIELD_NUMBER: _builtins.int
+    ARROW_BATCHES_FIELD_NUMBER: _builtins.int
+    arrow_schema: _builtins.bytes
+    """The table's Arrow schema, IPC-serialized."""
+    @_builtins.property
+    def arrow_batches(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]:
+        """Arrow IPC encapsulated record batches, in order."""
+
+    def __init__(
+        self,
+        *,
+        arrow_schema: _builtins.bytes = ...,
+        arrow_batches: _abc.Iterable[_builtins.bytes] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arrow_batches", b"arrow_batches", "arrow_schema", b"arrow_schema"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InlineTable: _TypeAlias = InlineTable  # noqa: Y015
 
 @_typing.final
 class GetTableDataRequest(_message.Message):
