@@ -46,6 +46,9 @@ __all__ = ["ExperimentRunner"]
 
 log = logging.getLogger(__name__)
 
+_DEFAULT_MIN_ROWS = 10
+"""The threshold assumed before any node has said its own (every node's default)."""
+
 Emit = Callable[[controller_service_pb2.RunExperimentResponse], None]
 
 
@@ -74,6 +77,8 @@ class ExperimentRunner:
     ) -> None:
         self._journal = journal
         self.running: set[str] = set()
+        self._thresholds: dict[str, int] = {}
+        """Per running experiment: the strictest min_rows of the nodes that took part so far."""
         """Experiments under way, whose tables cleanup must leave alone."""
         self._global = global_node
         self._locals = dict(local_nodes)
@@ -125,6 +130,7 @@ class ExperimentRunner:
             raise
         finally:
             self.running.discard(experiment_id)
+            self._thresholds.pop(experiment_id, None)
             await self._clean_up(experiment_id)
 
     async def _plan(self, request: controller_service_pb2.RunExperimentRequest) -> list[_PlannedStep]:
@@ -218,6 +224,7 @@ class ExperimentRunner:
 
         while True:
             runtime = NodeRuntime(
+                min_row_count=self._thresholds.get(experiment_id) or _DEFAULT_MIN_ROWS,
                 experiment_id=experiment_id,
                 deadline=deadline,
                 global_node=self._global,
@@ -295,6 +302,7 @@ class ExperimentRunner:
         answers = await gather_first_error(view(n) for n in node_ids)
         parts: dict[str, str] = {}
         columns = ()
+        self._thresholds[experiment_id] = 0
         for node_id, answer in zip(node_ids, answers, strict=True):
             if isinstance(answer, TooFewRowsError):
                 result.exclusions.add(node_id=node_id, reason=answer.message, reason_code=answer.reason)
@@ -304,6 +312,7 @@ class ExperimentRunner:
                 result.exclusions.add(node_id=node_id, reason=answer.message, reason_code=answer.reason)
             else:
                 parts[node_id] = answer.table.name
+                self._thresholds[experiment_id] = max(self._thresholds[experiment_id], int(answer.min_rows))
                 result.participants.add(
                     node_id=node_id,
                     dataset_row_counts=dict(answer.dataset_row_counts),

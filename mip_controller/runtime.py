@@ -65,7 +65,9 @@ class NodeRuntime(Runtime):
         inputdata: InputData,
         variables: Mapping[str, Variable],
         on_progress: Callable[[ProgressEvent], None],
+        min_row_count: int = 10,
     ) -> None:
+        self._min_row_count = min_row_count
         self._experiment_id = experiment_id
         self._deadline = deadline
         self._global = global_node
@@ -86,6 +88,11 @@ class NodeRuntime(Runtime):
     @property
     def variables(self) -> Mapping[str, Variable]:
         return self._variables
+
+    @property
+    def min_row_count(self) -> int:
+        """The strictest privacy threshold of the participating nodes."""
+        return self._min_row_count
 
     @property
     def data(self) -> LocalTables:

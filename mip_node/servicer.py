@@ -274,6 +274,7 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
         return node_service_pb2.CreateDataViewResponse(
             table=_table_info(stored, rows.schema),
             dataset_row_counts={c["values"]: c["counts"] for c in counts if c["counts"] >= self._config.min_rows},
+            min_rows=self._config.min_rows,
         )
 
     async def GetDataCatalogue(

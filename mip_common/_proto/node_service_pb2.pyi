@@ -688,6 +688,9 @@ class CreateDataViewResponse(_message.Message):
 
     TABLE_FIELD_NUMBER: _builtins.int
     DATASET_ROW_COUNTS_FIELD_NUMBER: _builtins.int
+    MIN_ROWS_FIELD_NUMBER: _builtins.int
+    min_rows: _builtins.int
+    """The node's privacy threshold (min_rows): results never show a count under it."""
     @_builtins.property
     def table(self) -> _common_pb2.TableInfo:
         """The view: a "dataset" column then y then x, one row per selected row."""
@@ -701,10 +704,11 @@ class CreateDataViewResponse(_message.Message):
         *,
         table: _common_pb2.TableInfo | None = ...,
         dataset_row_counts: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        min_rows: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["table", b"table"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dataset_row_counts", b"dataset_row_counts", "table", b"table"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dataset_row_counts", b"dataset_row_counts", "min_rows", b"min_rows", "table", b"table"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
