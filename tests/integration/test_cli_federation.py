@@ -1,0 +1,58 @@
+"""`mip federation up/down` start and stop a real federation, with demo data or a MIP data-model folder."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.mip_data import DATA, require_shared, split_datasets
+
+MIP = str(Path(sys.executable).parent / "mip")
+
+
+def _mip(*args: str, cwd: Path) -> str:
+    result = subprocess.run([MIP, *args], capture_output=True, text=True, cwd=cwd, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def _up_list_down(tmp_path: Path, *up_args: str) -> list[dict[str, object]]:
+    workdir = tmp_path / "fed"
+    address = _mip("federation", "up", "--workdir", str(workdir), *up_args, cwd=tmp_path).strip().splitlines()[0]
+    try:
+        datasets: list[dict[str, object]] = json.loads(
+            _mip("datasets", "--json", "--controller", address, cwd=tmp_path)
+        )
+    finally:
+        _mip("federation", "down", "--workdir", str(workdir), cwd=tmp_path)
+    assert not (workdir / "federation.json").exists()
+    return datasets
+
+
+@pytest.mark.slow
+def test_federation_up_with_demo_data(tmp_path: Path) -> None:
+    datasets = _up_list_down(tmp_path, "--locals", "2")
+
+    assert sorted((d["code"], d["nodeIds"][0]) for d in datasets) == [  # type: ignore[index]
+        ("demo_site1_a", "local1"),
+        ("demo_site1_b", "local1"),
+        ("demo_site2_a", "local2"),
+        ("demo_site2_b", "local2"),
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_federation_up_splits_a_data_model_folder(tmp_path: Path) -> None:
+    require_shared()
+
+    datasets = _up_list_down(tmp_path, "--locals", "3", "--data", str(DATA / "dementia_v_0_1"))
+
+    placed = {str(d["code"]): d["nodeIds"] for d in datasets}
+    assert len(placed) == 30  # the *-test.csv files are left out by default
+    for index, codes in enumerate(split_datasets(sorted(placed), 3)):
+        assert all(placed[code] == [f"local{index + 1}"] for code in codes)
