@@ -16,6 +16,7 @@ import numpy.typing as npt
 from udf_library._bundle import ArrayBundle
 from udf_library._errors import UdfInputError
 from udf_library._lazy import LazyModule
+from udf_library._moments import moments, pool_moments
 from udf_library._udf import shared, udf
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ def local_group_moments(data: ArrayBundle, column: str, group_column: str, level
     groups = _as_text(data[group_column])
     columns: dict[str, list[float]] = {}
     for j, level in enumerate(levels):
-        n, mean, m2 = _moments(values[groups == level])
+        n, mean, m2 = moments(values[groups == level])
         columns |= {f"n_{j}": [n], f"mean_{j}": [mean], f"m2_{j}": [m2]}
     return ArrayBundle(columns)
 
@@ -62,7 +63,7 @@ def local_cell_moments(
     for i, level_a in enumerate(levels_a):
         in_a = a == level_a
         for j, level_b in enumerate(levels_b):
-            n, mean, m2 = _moments(values[in_a & (b == level_b)])
+            n, mean, m2 = moments(values[in_a & (b == level_b)])
             key = f"{i}_{j}"
             columns |= {f"n_{key}": [n], f"mean_{key}": [mean], f"m2_{key}": [m2]}
     return ArrayBundle(columns)
@@ -221,25 +222,13 @@ def _as_text(column: npt.NDArray[np.generic]) -> npt.NDArray[np.object_]:
     return np.array([str(v) for v in column], dtype=object)
 
 
-def _moments(values: npt.NDArray[np.float64]) -> tuple[int, float, float]:
-    n = len(values)
-    if n == 0:
-        return 0, 0.0, 0.0
-    mean = float(values.mean())
-    centred = values - mean
-    return n, mean, float(centred @ centred)
-
-
 def _pool(moments: ArrayBundle, key: str) -> tuple[float, float, float]:
     """Chan's pooled count, mean and M2 of one group over the per-node rows."""
-    ns = moments[f"n_{key}"].astype(np.float64)
-    means = moments[f"mean_{key}"].astype(np.float64)
-    m2s = moments[f"m2_{key}"].astype(np.float64)
-    n = float(ns.sum())
-    if n == 0:
-        return 0.0, 0.0, 0.0
-    mean = float(ns @ means / n)
-    return n, mean, float(m2s.sum() + ns @ (means - mean) ** 2)
+    return pool_moments(
+        moments[f"n_{key}"].astype(np.float64),
+        moments[f"mean_{key}"].astype(np.float64),
+        moments[f"m2_{key}"].astype(np.float64),
+    )
 
 
 def _dummies(codes: npt.NDArray[np.int_]) -> npt.NDArray[np.float64]:

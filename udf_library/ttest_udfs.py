@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-import numpy.typing as npt
 
 from udf_library._bundle import ArrayBundle
 from udf_library._errors import UdfInputError
 from udf_library._lazy import LazyModule
+from udf_library._moments import moments, pool_moments
 from udf_library._udf import shared, udf
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ CONFIDENCE_LEVEL = 0.95
 @udf(outputs=(shared("moments"),))
 def local_moments(data: ArrayBundle, column: str) -> ArrayBundle:
     """Count, mean and M2 of one numeric column: all a one-sample test needs."""
-    n, mean, m2 = _moments(data[column].astype(np.float64))
+    n, mean, m2 = moments(data[column].astype(np.float64))
     return ArrayBundle({"n": [n], "mean": [mean], "m2": [m2]})
 
 
@@ -50,7 +50,7 @@ def local_paired_moments(data: ArrayBundle, first: str, second: str) -> ArrayBun
     b = data[second].astype(np.float64)
     columns: dict[str, list[float]] = {}
     for prefix, values in (("a", a), ("b", b), ("d", a - b)):
-        n, mean, m2 = _moments(values)
+        n, mean, m2 = moments(values)
         columns |= {f"{prefix}_n": [n], f"{prefix}_mean": [mean], f"{prefix}_m2": [m2]}
     return ArrayBundle(columns)
 
@@ -62,7 +62,7 @@ def local_group_moments(data: ArrayBundle, column: str, group_column: str, group
     groups = np.array([None if g is None else str(g) for g in data[group_column]], dtype=object)
     columns: dict[str, list[float]] = {}
     for prefix, level in (("a", group_a), ("b", group_b)):
-        n, mean, m2 = _moments(values[groups == level])
+        n, mean, m2 = moments(values[groups == level])
         columns |= {f"{prefix}_n": [n], f"{prefix}_mean": [mean], f"{prefix}_m2": [m2]}
     return ArrayBundle(columns)
 
@@ -166,26 +166,13 @@ def global_independent(moments: ArrayBundle, alternative: str, equal_var: bool) 
     )
 
 
-def _moments(values: npt.NDArray[np.float64]) -> tuple[int, float, float]:
-    n = len(values)
-    if n == 0:
-        return 0, 0.0, 0.0
-    mean = float(values.mean())
-    centred = values - mean
-    return n, mean, float(centred @ centred)
-
-
 def _pool(moments: ArrayBundle, prefix: str) -> tuple[float, float, float]:
     """Chan's pooled count, mean and M2 over the per-node rows."""
-    ns = moments[f"{prefix}n"].astype(np.float64)
-    means = moments[f"{prefix}mean"].astype(np.float64)
-    m2s = moments[f"{prefix}m2"].astype(np.float64)
-    n = float(ns.sum())
-    if n == 0:
-        return 0.0, 0.0, 0.0
-    mean = float(ns @ means / n)
-    m2 = float(m2s.sum() + ns @ (means - mean) ** 2)
-    return n, mean, m2
+    return pool_moments(
+        moments[f"{prefix}n"].astype(np.float64),
+        moments[f"{prefix}mean"].astype(np.float64),
+        moments[f"{prefix}m2"].astype(np.float64),
+    )
 
 
 def _sample_sd(n: float, m2: float) -> float:
