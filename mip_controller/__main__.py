@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from mip_common.errors import MipError
+from mip_common.lifetime import die_with_parent_if_asked
 from mip_common.logs import configure_logging
 from mip_controller.config import load_controller_config
 from mip_controller.server import serve
@@ -19,6 +20,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", type=Path, help="controller TOML file ([controller] table)")
     args = parser.parse_args(argv)
     try:
+        die_with_parent_if_asked()
         config = load_controller_config(args.config)
         configure_logging("controller", level=config.log_level, is_json=config.log_json)
         asyncio.run(serve(config))

@@ -7,7 +7,6 @@ start the very same processes.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import fnmatch
 import json
 import os
@@ -22,12 +21,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from mip_common.certs import CertFiles, create_federation_certs
+from mip_common.lifetime import PARENT_ENV
 
 __all__ = ["FederationError", "LocalFederation", "ProcessInfo", "split_data_folder"]
 
 _START_TIMEOUT_S = 60.0
 STATE_FILE = "federation.json"
-_PR_SET_PDEATHSIG = 1
 
 
 class FederationError(RuntimeError):
@@ -151,12 +150,15 @@ class LocalFederation:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                env=os.environ | {"PYTHONUNBUFFERED": "1"},
+                env=self._environment(),
                 start_new_session=True,
-                preexec_fn=_die_with_parent if self.is_bound_to_launcher else None,
             )
         self._popen[name] = process
         self.processes[name] = ProcessInfo(name, process.pid, str(config), str(log))
+
+    def _environment(self) -> dict[str, str]:
+        bound = {PARENT_ENV: str(os.getpid())} if self.is_bound_to_launcher else {}
+        return {k: v for k, v in os.environ.items() if k != PARENT_ENV} | {"PYTHONUNBUFFERED": "1"} | bound
 
     def _wait_ready(self, name: str) -> None:
         port_file = self.workdir / f"{name}.port"
@@ -187,9 +189,8 @@ class LocalFederation:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                env=os.environ | {"PYTHONUNBUFFERED": "1"},
+                env=self._environment(),
                 start_new_session=True,
-                preexec_fn=_die_with_parent if self.is_bound_to_launcher else None,
             )
         self._popen[name] = process
         info.pid = process.pid
@@ -273,12 +274,6 @@ def split_data_folder(
     for target, path in assignments:
         (target / path.name).symlink_to(path.resolve())
     return targets
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: get SIGTERM when the launcher dies, so no process is left behind."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _pin_listen_address(config: Path, address: str) -> None:

@@ -107,8 +107,13 @@ class NodeClient:
         literals: dict[str, Any],
         *,
         inline_max_bytes: int = 0,
+        inline_tables: dict[str, tuple[bytes, list[bytes]]] | None = None,
     ) -> node_service_pb2.ExecuteUDFResponse:
-        """Run a UDF; retried safely through its request id."""
+        """Run a UDF; retried safely through its request id.
+
+        ``inline_tables`` are small tables sent with the call: parameter name to
+        (Arrow schema, record batches).
+        """
         arguments = struct_pb2.Struct()
         json_format.ParseDict(literals, arguments)
         request = node_service_pb2.ExecuteUDFRequest(
@@ -119,6 +124,9 @@ class NodeClient:
             literal_arguments=arguments,
             inline_max_bytes=inline_max_bytes,
         )
+        for argument, (arrow_schema, batches) in (inline_tables or {}).items():
+            request.inline_table_arguments[argument].arrow_schema = arrow_schema
+            request.inline_table_arguments[argument].arrow_batches.extend(batches)
         return await self._call(
             "ExecuteUDF",
             deadline,

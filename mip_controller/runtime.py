@@ -78,6 +78,8 @@ class NodeRuntime(Runtime):
         self._on_progress = on_progress
         self.timings = StepTimings()
         self._inline: dict[tuple[str, str], _Inline] = {}
+        self._virtual: dict[str, _Inline] = {}
+        """Small tables that exist only here and travel inside the next UDF call that takes them."""
         """Small shareable tables whose rows came back with the call that made them: no GetTableData needed."""
         self.exposed: dict[str, LocalTables] = {}
 
@@ -110,9 +112,10 @@ class NodeRuntime(Runtime):
                 self._deadline,
                 self._experiment_id,
                 udf_spec(udf).name,
-                {k: v.name for k, v in tables.items()},
+                {k: v.name for k, v in tables.items() if not _is_virtual(v.name)},
                 literals,
                 inline_max_bytes=INLINE_MAX_BYTES,
+                inline_tables=self._virtual_arguments({k: v.name for k, v in tables.items()}),
             ),
         )
         ROUND_SECONDS.labels(move="execute_udf_global").observe(time.monotonic() - started)
@@ -133,7 +136,13 @@ class NodeRuntime(Runtime):
             return await self._timed(
                 node,
                 node.execute_udf(
-                    self._deadline, self._experiment_id, name, arguments, literals, inline_max_bytes=INLINE_MAX_BYTES
+                    self._deadline,
+                    self._experiment_id,
+                    name,
+                    {k: v for k, v in arguments.items() if not _is_virtual(v)},
+                    literals,
+                    inline_max_bytes=INLINE_MAX_BYTES,
+                    inline_tables=self._virtual_arguments(arguments),
                 ),
             )
 
@@ -150,6 +159,10 @@ class NodeRuntime(Runtime):
 
     async def create_remote_global_to_locals(self, table: GlobalTable) -> LocalTables:
         node_ids = self._data.node_ids
+        small = self._small(self._global.node_id, table.name)
+        if small is not None:  # travels with the next UDF call on each local instead of a copy now
+            name = self._new_virtual(small)
+            return LocalTables(dict.fromkeys(node_ids, name), table.columns)
         target = new_table_name(self._experiment_id, "shared")
         started = time.monotonic()
         arrow_schema, batches = await self._open(self._global, table.name, grace_s=_SOURCE_GRACE_S)
@@ -184,17 +197,17 @@ class NodeRuntime(Runtime):
 
     async def create_remote_and_merge_global(self, tables: LocalTables) -> GlobalTable:
         node_ids = tables.node_ids
+        parts = [self._small(n, tables.tables[n]) for n in node_ids]
+        if all(p is not None for p in parts) and sum(p.nbytes for p in parts if p) <= INLINE_MAX_BYTES:
+            small = [p for p in parts if p is not None]
+            _check_same_schema(node_ids, [decode_schema(p.arrow_schema) for p in small])
+            merged = _Inline(small[0].arrow_schema, [b for p in small for b in p.arrow_batches])
+            BYTES_COPIED.labels(direction="locals_to_global").inc(merged.nbytes)
+            return GlobalTable(self._new_virtual(merged), tables.columns)
         target = new_table_name(self._experiment_id, "merged")
         started = time.monotonic()
         heads = await gather_first_error(self._open(self._locals[n], tables.tables[n]) for n in node_ids)
-        schemas = [decode_schema(arrow_schema) for arrow_schema, _ in heads]
-        for node_id, schema in zip(node_ids[1:], schemas[1:], strict=True):
-            if not schema.equals(schemas[0]):
-                raise InvalidRequestError(
-                    f"cannot merge: the table on {node_id} has columns {schema.names} of other "
-                    f"types than on {node_ids[0]} ({schemas[0].names})"
-                )
-        parts = [self._inline.get((n, tables.tables[n])) for n in node_ids]
+        _check_same_schema(node_ids, [decode_schema(arrow_schema) for arrow_schema, _ in heads])
 
         async def in_node_order() -> AsyncIterator[bytes]:
             for _, batches in heads:
@@ -205,9 +218,6 @@ class NodeRuntime(Runtime):
         response = await self._global.create_table(
             self._deadline, self._experiment_id, target, heads[0][0], in_node_order()
         )
-        if all(p is not None for p in parts) and sum(p.nbytes for p in parts if p) <= INLINE_MAX_BYTES:
-            batches = [b for p in parts if p for b in p.arrow_batches]
-            self._inline[(self._global.node_id, response.table.name)] = _Inline(heads[0][0], batches)
         elapsed = time.monotonic() - started
         ROUND_SECONDS.labels(move="create_remote_and_merge_global").observe(elapsed)
         for node_id in node_ids:
@@ -226,7 +236,27 @@ class NodeRuntime(Runtime):
         self._on_progress(ProgressEvent(message, iteration or 0, total or 0, len(self._data.tables)))
 
     def expose(self, name: str, tables: LocalTables) -> None:
+        if any(_is_virtual(t) for t in tables.tables.values()):
+            raise TypeError(f"{name!r}: only tables that UDFs made on the local nodes can be exposed")
         self.exposed[name] = tables
+
+    def _small(self, node_id: str, table_name: str) -> _Inline | None:
+        """The bytes of a small table the controller already holds (virtual or sent inline)."""
+        if _is_virtual(table_name):
+            return self._virtual[table_name]
+        return self._inline.get((node_id, table_name))
+
+    def _new_virtual(self, table: _Inline) -> str:
+        name = f"{_VIRTUAL_PREFIX}{len(self._virtual)}"
+        self._virtual[name] = table
+        return name
+
+    def _virtual_arguments(self, arguments: Mapping[str, str]) -> dict[str, tuple[bytes, list[bytes]]]:
+        return {
+            k: (self._virtual[v].arrow_schema, self._virtual[v].arrow_batches)
+            for k, v in arguments.items()
+            if _is_virtual(v)
+        }
 
     def _keep_inline(self, node_id: str, outputs: Any) -> None:
         for output in outputs:
@@ -238,7 +268,7 @@ class NodeRuntime(Runtime):
         self, node: NodeClient, table_name: str, *, grace_s: float = 0.0
     ) -> tuple[bytes, AsyncIterator[bytes]]:
         """A table's schema and record batches: from the inline copy if there is one, else streamed."""
-        inline = self._inline.get((node.node_id, table_name))
+        inline = self._small(node.node_id, table_name)
         if inline is not None:
             return inline.arrow_schema, _iterate(inline.arrow_batches)
         call = node.stream_table(self._deadline, table_name, grace_s=grace_s)
@@ -263,6 +293,22 @@ class _Inline:
     @property
     def nbytes(self) -> int:
         return sum(map(len, self.arrow_batches))
+
+
+_VIRTUAL_PREFIX = "inline:"
+
+
+def _is_virtual(table_name: str) -> bool:
+    return table_name.startswith(_VIRTUAL_PREFIX)
+
+
+def _check_same_schema(node_ids: list[str], schemas: list[pa.Schema]) -> None:
+    for node_id, schema in zip(node_ids[1:], schemas[1:], strict=True):
+        if not schema.equals(schemas[0]):
+            raise InvalidRequestError(
+                f"cannot merge: the table on {node_id} has columns {schema.names} of other "
+                f"types than on {node_ids[0]} ({schemas[0].names})"
+            )
 
 
 async def _iterate(items: list[bytes]) -> AsyncIterator[bytes]:

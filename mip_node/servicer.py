@@ -203,11 +203,12 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
             if cached is not None:
                 return node_service_pb2.ExecuteUDFResponse.FromString(cached)
             literals = json_format.MessageToDict(request.literal_arguments)
+            tables = dict(request.table_arguments) | self._store_inline_arguments(request)
             run = await self._workers.run(
                 self._executor.run,
                 request.experiment_id,
                 request.udf_name,
-                dict(request.table_arguments),
+                tables,
                 literals,
             )
             outputs = [self._udf_output(name, meta, request.inline_max_bytes) for name, meta in run.outputs]
@@ -350,6 +351,23 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
     async def _record(self, event: str, **fields: Any) -> None:
         """Append an audit event (a buffered write: the fsync happens in the background)."""
         self._audit.record(event, **fields)
+
+    def _store_inline_arguments(self, request: node_service_pb2.ExecuteUDFRequest) -> dict[str, str]:
+        """Store the tables sent with the call (shareable: they came from another node) and name them."""
+        if not request.inline_table_arguments:
+            return {}
+        check_experiment_id(request.experiment_id)
+        names = {}
+        for argument, inline in request.inline_table_arguments.items():
+            if argument in request.table_arguments:
+                raise InvalidRequestError(f"argument {argument[:64]!r} is given both as a table name and inline")
+            schema = decode_schema(inline.arrow_schema)
+            table = pa.Table.from_batches([decode_batch(schema, b) for b in inline.arrow_batches], schema)
+            meta = TableMeta(new_table_name(request.experiment_id, "inline"), Privacy.SHAREABLE, request.experiment_id)
+            stored = self._store.put(meta, normalize_table(table))
+            self._audit.record("table_received", table=stored.name, rows=stored.row_count, is_inline=True)
+            names[argument] = stored.name
+        return names
 
     def _udf_output(self, output_name: str, meta: TableMeta, inline_max_bytes: int) -> node_service_pb2.UDFOutput:
         """One output's description, with its rows inline when it is shareable and small.

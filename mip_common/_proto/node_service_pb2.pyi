@@ -136,12 +136,34 @@ class ExecuteUDFRequest(_message.Message):
         def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 
+    @_typing.final
+    class InlineTableArgumentsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> Global___InlineTable: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: Global___InlineTable | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     EXPERIMENT_ID_FIELD_NUMBER: _builtins.int
     UDF_NAME_FIELD_NUMBER: _builtins.int
     TABLE_ARGUMENTS_FIELD_NUMBER: _builtins.int
     LITERAL_ARGUMENTS_FIELD_NUMBER: _builtins.int
     INLINE_MAX_BYTES_FIELD_NUMBER: _builtins.int
+    INLINE_TABLE_ARGUMENTS_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Client-made UUID; a repeated call with the same id returns the first call's result."""
     experiment_id: _builtins.str
@@ -160,6 +182,13 @@ class ExecuteUDFRequest(_message.Message):
     def literal_arguments(self) -> _struct_pb2.Struct:
         """Literal arguments: UDF parameter name to JSON value."""
 
+    @_builtins.property
+    def inline_table_arguments(self) -> _containers.MessageMap[_builtins.str, Global___InlineTable]:
+        """Small tables sent with the call, for UDF parameters that take tables (saving a
+        CreateTable round trip for each): the node first stores each as a shareable table
+        of the experiment. A parameter is named here or in table_arguments, not both.
+        """
+
     def __init__(
         self,
         *,
@@ -169,10 +198,11 @@ class ExecuteUDFRequest(_message.Message):
         table_arguments: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         literal_arguments: _struct_pb2.Struct | None = ...,
         inline_max_bytes: _builtins.int = ...,
+        inline_table_arguments: _abc.Mapping[_builtins.str, Global___InlineTable] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["literal_arguments", b"literal_arguments"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["experiment_id", b"experiment_id", "inline_max_bytes", b"inline_max_bytes", "literal_arguments", b"literal_arguments", "request_id", b"request_id", "table_arguments", b"table_arguments", "udf_name", b"udf_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["experiment_id", b"experiment_id", "inline_max_bytes", b"inline_max_bytes", "inline_table_arguments", b"inline_table_arguments", "literal_arguments", b"literal_arguments", "request_id", b"request_id", "table_arguments", b"table_arguments", "udf_name", b"udf_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
