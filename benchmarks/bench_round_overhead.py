@@ -2,7 +2,8 @@
 
     .venv/bin/python -m benchmarks.bench_round_overhead [--locals 3 10 30 100] [--rounds 50]
 
-Trivial UDFs (health.local_ping / health.global_count), so the time is the mesh's own.
+Trivial UDFs (health.local_ping / health.global_count), so the time is the mesh's own;
+each round's local UDF takes the table the previous round shared, so sharing is paid for.
 The controller's runtime code (mip_controller.runtime.NodeRuntime) runs in this process
 against real node processes. Baseline in the same run: one Heartbeat round trip to one
 node (the cost of a single gRPC call). Writes benchmarks/results/round_overhead.json.
@@ -49,12 +50,14 @@ async def measure(federation: LocalFederation, rounds: int) -> dict[str, float]:
     )
     try:
         times, pings = [], []
+        shared: LocalTables | None = None
         for index in range(rounds + 5):
             started = time.perf_counter()
-            local = await runtime.execute_udf_locals(health_udfs.local_ping)
+            arguments = {} if shared is None else {"previous": shared}  # what the last round shared is used
+            local = await runtime.execute_udf_locals(health_udfs.local_ping, **arguments)
             merged = await runtime.create_remote_and_merge_global(local)
             counted = await runtime.execute_udf_global(health_udfs.global_count, pings=merged)
-            await runtime.create_remote_global_to_locals(counted)
+            shared = await runtime.create_remote_global_to_locals(counted)
             elapsed = time.perf_counter() - started
             ping_started = time.perf_counter()
             await clients["global"].heartbeat(time.monotonic() + 10)

@@ -9,8 +9,8 @@ __all__ = ["global_count", "local_ping"]
 
 
 @udf(outputs=(shared("ping"),))
-def local_ping() -> ArrayBundle:
-    """One row saying this node answered."""
+def local_ping(previous: ArrayBundle | None = None) -> ArrayBundle:
+    """One row saying this node answered (``previous``, a table shared by the last round, is only received)."""
     return ArrayBundle({"answered": [1]})
 
 
