@@ -161,6 +161,7 @@ class NodeRuntime(Runtime):
         node_ids = self._data.node_ids
         small = self._small(self._global.node_id, table.name)
         if small is not None:  # travels with the next UDF call on each local instead of a copy now
+            BYTES_COPIED.labels(direction="global_to_locals").inc(small.nbytes * len(node_ids))
             name = self._new_virtual(small)
             return LocalTables(dict.fromkeys(node_ids, name), table.columns)
         target = new_table_name(self._experiment_id, "shared")

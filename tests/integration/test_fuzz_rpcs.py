@@ -85,6 +85,10 @@ def messages(message_type: descriptor.Descriptor, depth: int = 0) -> st.SearchSt
 
 def _field_strategy(field: descriptor.FieldDescriptor, depth: int) -> st.SearchStrategy[Any] | None:
     if field.message_type is not None and field.message_type.GetOptions().map_entry:
+        value_field = field.message_type.fields_by_name["value"]
+        if value_field.message_type is not None:  # maps of messages: random entries of the value type
+            values = messages(value_field.message_type, depth + 1)
+            return st.dictionaries(texts, values, max_size=2)
         return st.dictionaries(texts, texts, max_size=3)
     if field.type == field.TYPE_MESSAGE:
         if depth > 2 or field.message_type.full_name in ("google.protobuf.Value", "google.protobuf.ListValue"):
@@ -113,7 +117,11 @@ def _build(cls: Any, values: dict[str, Any]) -> Message:
         field = message.DESCRIPTOR.fields_by_name[name]
         target = getattr(message, name)
         if field.message_type is not None and field.message_type.GetOptions().map_entry:
-            target.update(value)
+            for key, item in value.items():
+                if isinstance(item, Message):
+                    target[key].CopyFrom(item)
+                else:
+                    target[key] = item
         elif field.is_repeated:
             if field.type == field.TYPE_MESSAGE:
                 for item in value:
