@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
+import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -14,7 +16,7 @@ from grpc_reflection.v1alpha import reflection
 from mip_common.interceptors import ErrorMappingInterceptor
 from mip_common.reflection import enable_reflection
 
-__all__ = ["ServingServer", "is_loopback", "open_channel", "start_server"]
+__all__ = ["ServingServer", "is_loopback", "open_channel", "start_server", "wait_for_stop"]
 
 log = logging.getLogger(__name__)
 
@@ -95,3 +97,12 @@ def open_channel(address: str, *, credentials: grpc.ChannelCredentials | None = 
     if credentials is None:
         return grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS)
     return grpc.aio.secure_channel(address, credentials, options=_CHANNEL_OPTIONS)
+
+
+async def wait_for_stop(stop: asyncio.Event | None = None) -> None:
+    """Return on SIGINT or SIGTERM, or when ``stop`` is set (tests stop servers that way)."""
+    event = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, event.set)
+    await event.wait()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -40,6 +39,7 @@ from mip_common.naming import check_experiment_id
 from mip_controller.catalogue import Catalogue, CatalogueCache, inputdata_from_proto
 from mip_controller.cleanup import CleanupJournal
 from mip_controller.node_client import NodeClient
+from mip_controller.plain_json import plain_json
 from mip_controller.runtime import NodeRuntime, ProgressEvent, gather_first_error
 
 __all__ = ["ExperimentRunner"]
@@ -362,23 +362,8 @@ def _inputdata_proto(inputdata: InputData) -> common_pb2.InputData:
 def to_struct(values: Mapping[str, Any]) -> struct_pb2.Struct:
     """A flow result as a Struct: numpy values made plain, infinities as "Infinity", NaN as null."""
     struct = struct_pb2.Struct()
-    struct.update(_plain(dict(values)))
+    struct.update(plain_json(dict(values)))
     return struct
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if hasattr(value, "tolist"):
-        return _plain(value.tolist())
-    if isinstance(value, float):
-        if math.isnan(value):
-            return None
-        if math.isinf(value):
-            return "Infinity" if value > 0 else "-Infinity"
-    return value
 
 
 def _event(experiment_id: str, **event: Any) -> controller_service_pb2.RunExperimentResponse:

@@ -18,6 +18,7 @@ from mip_common.errors import InvalidRequestError, NodeUnavailableError
 from mip_common.metrics import BYTES_COPIED, ROUND_SECONDS
 from mip_common.naming import new_table_name
 from mip_controller.node_client import NodeClient, read_stream_header
+from mip_controller.plain_json import plain_json
 from udf_library import ArrayBundle, udf_spec
 
 T = TypeVar("T")
@@ -341,7 +342,7 @@ def _split_arguments(
                 f"a {table_type.__name__} (share or merge it first)"
             )
         else:
-            literals[key] = _plain(value)
+            literals[key] = plain_json(value)
     return tables, literals
 
 
@@ -365,14 +366,3 @@ def _first_leaf(error: BaseException) -> BaseException:
     while isinstance(error, BaseExceptionGroup):
         error = error.exceptions[0]
     return error
-
-
-def _plain(value: Any) -> Any:
-    """Literal arguments as plain JSON values (numpy scalars and arrays included)."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    return value

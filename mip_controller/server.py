@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from pathlib import Path
 
 import grpc
@@ -14,7 +13,7 @@ from algorithm_flows import discover_flows
 from mip_common._proto import controller_service_pb2, controller_service_pb2_grpc
 from mip_common.auth import AuthInterceptor, channel_credentials, read_tokens
 from mip_common.auth import server_credentials as tls_server_credentials
-from mip_common.channels import ServingServer, is_loopback, start_server
+from mip_common.channels import ServingServer, is_loopback, start_server, wait_for_stop
 from mip_common.metrics import start_metrics_server
 from mip_controller.catalogue import CatalogueCache
 from mip_controller.cleanup import CleanupJournal
@@ -121,12 +120,8 @@ async def serve(config: ControllerConfig, *, stop: asyncio.Event | None = None) 
         },
     )
     print(f"MIP_CONTROLLER_READY {host}:{serving.port}", flush=True)
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
     try:
-        await stop.wait()
+        await wait_for_stop(stop)
     finally:
         await monitor.stop()
         if metrics is not None:

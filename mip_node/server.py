@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from pathlib import Path
 
 import grpc
 
 from mip_common._proto import node_service_pb2, node_service_pb2_grpc
 from mip_common.auth import AuthInterceptor, server_credentials
-from mip_common.channels import is_loopback, start_server
+from mip_common.channels import is_loopback, start_server, wait_for_stop
 from mip_common.errors import AlreadyExistsError, MipError
 from mip_common.metrics import start_metrics_server
 from mip_node.audit import AUDIT_FILE, AuditLog
@@ -102,12 +101,8 @@ async def serve(config: NodeConfig, *, stop: asyncio.Event | None = None) -> Non
         },
     )
     print(f"MIP_NODE_READY {host}:{serving.port}", flush=True)
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
     try:
-        await stop.wait()
+        await wait_for_stop(stop)
     finally:
         log.info("node stopping")
         if metrics is not None:

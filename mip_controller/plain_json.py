@@ -1,0 +1,28 @@
+"""Flow values as plain JSON for protobuf Structs: numpy made plain, non-finite numbers spelled out."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+__all__ = ["plain_json"]
+
+
+def plain_json(value: Any) -> Any:
+    """``value`` with numpy scalars and arrays as Python values, NaN as null, infinities as "Infinity".
+
+    Struct numbers are JSON numbers, which have no NaN or infinity; MIP front ends read
+    infinite confidence bounds as the strings "Infinity" and "-Infinity".
+    """
+    if isinstance(value, dict):
+        return {str(k): plain_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_json(v) for v in value]
+    if hasattr(value, "tolist"):
+        return plain_json(value.tolist())
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if math.isinf(value):
+            return "Infinity" if value > 0 else "-Infinity"
+    return value
