@@ -18,7 +18,7 @@ from mip_common.errors import DeadlineError, MipError, NodeUnavailableError
 from mip_common.interceptors import experiment_metadata
 from mip_common.status import error_from_rpc
 
-__all__ = ["NodeClient", "read_stream_header"]
+__all__ = ["NodeClient", "frame_batch", "read_framed_header", "read_stream_header", "unframe_batch"]
 
 T = TypeVar("T")
 
@@ -47,6 +47,18 @@ class NodeClient:
         self.address = address
         self._channel = open_channel(address, credentials=credentials)
         self._stub = node_service_pb2_grpc.NodeServiceStub(self._channel)
+        # Byte-level twins of GetTableData and CreateTable: table chunks pass through the
+        # controller as the serialized messages they arrived in, never parsed and rebuilt.
+        self._get_framed = self._channel.unary_stream(
+            f"/{_SERVICE}/GetTableData",
+            request_serializer=node_service_pb2.GetTableDataRequest.SerializeToString,
+            response_deserializer=_unchanged,
+        )
+        self._create_framed = self._channel.stream_unary(
+            f"/{_SERVICE}/CreateTable",
+            request_serializer=_unchanged,
+            response_deserializer=node_service_pb2.CreateTableResponse.FromString,
+        )
         self._queue = asyncio.Semaphore(concurrency)
         self._chunk_bytes = chunk_bytes
         self.latencies_s: deque[float] = deque(maxlen=200)
@@ -176,25 +188,53 @@ class NodeClient:
         arrow_schema: bytes,
         batches: AsyncIterator[bytes],
     ) -> node_service_pb2.CreateTableResponse:
-        """Create a table from a stream of record batches (not retried: the stream is consumed)."""
+        """Create a table from a stream of Arrow record batches (not retried: the stream is consumed)."""
 
-        async def requests() -> AsyncIterator[node_service_pb2.CreateTableRequest]:
-            yield node_service_pb2.CreateTableRequest(
-                header=node_service_pb2.CreateTableHeader(
-                    table_name=table_name,
-                    arrow_schema=arrow_schema,
-                    experiment_id=experiment_id,
-                    request_id=str(uuid.uuid4()),
-                )
-            )
+        async def framed() -> AsyncIterator[bytes]:
             async for batch in batches:
-                yield node_service_pb2.CreateTableRequest(arrow_batch=batch)
+                yield frame_batch(batch)
+
+        return await self.create_table_framed(deadline, experiment_id, table_name, arrow_schema, framed())
+
+    async def create_table_framed(
+        self,
+        deadline: float,
+        experiment_id: str,
+        table_name: str,
+        arrow_schema: bytes,
+        framed_batches: AsyncIterator[bytes],
+    ) -> node_service_pb2.CreateTableResponse:
+        """Create a table from record batches already framed as CreateTableRequest messages."""
+        header = node_service_pb2.CreateTableRequest(
+            header=node_service_pb2.CreateTableHeader(
+                table_name=table_name,
+                arrow_schema=arrow_schema,
+                experiment_id=experiment_id,
+                request_id=str(uuid.uuid4()),
+            )
+        ).SerializeToString()
+
+        async def requests() -> AsyncIterator[bytes]:
+            yield header
+            async for message in framed_batches:
+                yield message
 
         return await self._call(
             "CreateTable",
             deadline,
-            lambda t: self._stub.CreateTable(requests(), timeout=t, metadata=experiment_metadata()),
+            lambda t: self._create_framed(requests(), timeout=t, metadata=experiment_metadata()),
             is_retryable=False,
+        )
+
+    def stream_table_framed(
+        self, deadline: float, table_name: str, *, grace_s: float = 0.0
+    ) -> grpc.aio.UnaryStreamCall[Any, Any]:
+        """Like ``stream_table``, but every message arrives as its serialized bytes."""
+        timeout = min(deadline, self.deadline_for(deadline) + grace_s) - time.monotonic()
+        return self._get_framed(
+            node_service_pb2.GetTableDataRequest(table_name=table_name, chunk_bytes=self._chunk_bytes),
+            timeout=max(0.001, timeout),
+            metadata=experiment_metadata(),
         )
 
     async def delete_experiment_tables(self, deadline: float, experiment_id: str) -> int:
@@ -261,3 +301,53 @@ def _node_error(node: NodeClient, err: grpc.RpcError) -> MipError:
     error = error_from_rpc(err, context=f"node {node.node_id} (GetTableData)")
     error.metadata["node_id"] = node.node_id
     return error
+
+
+_SERVICE = node_service_pb2.DESCRIPTOR.services_by_name["NodeService"].full_name
+_BATCH_TAG = b"\x12"  # field 2, length-delimited: arrow_batch in GetTableDataResponse and CreateTableRequest alike
+
+
+def _unchanged(data: bytes) -> bytes:
+    return data
+
+
+def frame_batch(batch: bytes) -> bytes:
+    """An Arrow batch as the serialized ``{arrow_batch: batch}`` message of either table stream."""
+    length, prefix = len(batch), bytearray(_BATCH_TAG)
+    while True:
+        byte = length & 0x7F
+        length >>= 7
+        if length:
+            prefix.append(byte | 0x80)
+        else:
+            prefix.append(byte)
+            return bytes(prefix) + batch
+
+
+def unframe_batch(message: bytes) -> bytes:
+    """The Arrow batch inside a framed table-stream message."""
+    return bytes(node_service_pb2.GetTableDataResponse.FromString(message).arrow_batch)
+
+
+async def read_framed_header(
+    node: NodeClient, call: grpc.aio.UnaryStreamCall[Any, Any]
+) -> tuple[node_service_pb2.TableHeader, AsyncIterator[bytes]]:
+    """The header of a framed GetTableData stream, and its batch messages still framed."""
+    try:
+        first = await call.read()
+    except grpc.RpcError as err:
+        raise _node_error(node, err) from None
+    header = None if first is grpc.aio.EOF else node_service_pb2.GetTableDataResponse.FromString(first)
+    if header is None or header.WhichOneof("payload") != "header":
+        raise NodeUnavailableError(f"node {node.node_id}: GetTableData sent no header")
+
+    async def messages() -> AsyncIterator[bytes]:
+        try:
+            while (message := await call.read()) is not grpc.aio.EOF:
+                if not message.startswith(_BATCH_TAG):
+                    raise NodeUnavailableError(f"node {node.node_id}: GetTableData sent a second header")
+                yield message
+        except grpc.RpcError as err:
+            raise _node_error(node, err) from None
+
+    return header.header, messages()

@@ -17,7 +17,7 @@ from mip_common.arrow_chunks import arrow_to_bundle, decode_batch, decode_schema
 from mip_common.errors import InvalidRequestError, NodeUnavailableError
 from mip_common.metrics import BYTES_COPIED, ROUND_SECONDS
 from mip_common.naming import new_table_name
-from mip_controller.node_client import NodeClient, read_stream_header
+from mip_controller.node_client import NodeClient, frame_batch, read_framed_header, unframe_batch
 from mip_controller.plain_json import plain_json
 from udf_library import ArrayBundle, udf_spec
 
@@ -186,7 +186,7 @@ class NodeRuntime(Runtime):
             node = self._locals[node_id]
             return await self._timed(
                 node,
-                node.create_table(self._deadline, self._experiment_id, target, arrow_schema, drain(q)),
+                node.create_table_framed(self._deadline, self._experiment_id, target, arrow_schema, drain(q)),
             )
 
         await gather_first_error([pump(), *(create(n, q) for n, q in zip(node_ids, queues, strict=True))])
@@ -217,7 +217,7 @@ class NodeRuntime(Runtime):
                     BYTES_COPIED.labels(direction="locals_to_global").inc(len(batch))
                     yield batch
 
-        response = await self._global.create_table(
+        response = await self._global.create_table_framed(
             self._deadline, self._experiment_id, target, heads[0][0], in_node_order()
         )
         elapsed = time.monotonic() - started
@@ -230,7 +230,7 @@ class NodeRuntime(Runtime):
         started = time.monotonic()
         arrow_schema, batches = await self._open(self._global, table.name)
         schema = decode_schema(arrow_schema)
-        collected = [decode_batch(schema, b) async for b in batches]
+        collected = [decode_batch(schema, unframe_batch(b)) async for b in batches]
         self.timings.add(self._global.node_id, time.monotonic() - started)
         return arrow_to_bundle(pa.Table.from_batches(collected, schema))
 
@@ -269,13 +269,13 @@ class NodeRuntime(Runtime):
     async def _open(
         self, node: NodeClient, table_name: str, *, grace_s: float = 0.0
     ) -> tuple[bytes, AsyncIterator[bytes]]:
-        """A table's schema and record batches: from the inline copy if there is one, else streamed."""
+        """A table's schema and its record batches as framed messages: from the inline copy, else streamed."""
         inline = self._small(node.node_id, table_name)
         if inline is not None:
-            return inline.arrow_schema, _iterate(inline.arrow_batches)
-        call = node.stream_table(self._deadline, table_name, grace_s=grace_s)
-        header, batches = await read_stream_header(node, call)
-        return header.arrow_schema, batches
+            return inline.arrow_schema, _iterate([frame_batch(b) for b in inline.arrow_batches])
+        call = node.stream_table_framed(self._deadline, table_name, grace_s=grace_s)
+        header, messages = await read_framed_header(node, call)
+        return header.arrow_schema, messages
 
     async def _timed(self, node: NodeClient, call: Any) -> Any:
         started = time.monotonic()
