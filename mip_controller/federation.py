@@ -144,9 +144,15 @@ class LocalFederation:
         port_file = Path(str(settings["port_file"]))
         port_file.unlink(missing_ok=True)
         log = self.workdir / f"{name}.log"
-        with log.open("ab") as out:
+        self.processes[name] = ProcessInfo(name, 0, str(config), str(log))
+        self._launch(name, module)
+
+    def _launch(self, name: str, module: str) -> None:
+        """Start ``python -m module --config`` for a recorded process, its output appended to its log."""
+        info = self.processes[name]
+        with Path(info.log).open("ab") as out:
             process = subprocess.Popen(
-                [sys.executable, "-m", module, "--config", str(config)],
+                [sys.executable, "-m", module, "--config", info.config],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -154,7 +160,7 @@ class LocalFederation:
                 start_new_session=True,
             )
         self._popen[name] = process
-        self.processes[name] = ProcessInfo(name, process.pid, str(config), str(log))
+        info.pid = process.pid
 
     def _environment(self) -> dict[str, str]:
         bound = {PARENT_ENV: str(os.getpid())} if self.is_bound_to_launcher else {}
@@ -164,8 +170,9 @@ class LocalFederation:
         port_file = self.workdir / f"{name}.port"
         deadline = time.monotonic() + _START_TIMEOUT_S
         while time.monotonic() < deadline:
-            if port_file.exists() and port_file.read_text().strip():
-                self.processes[name].address = f"127.0.0.1:{port_file.read_text().strip()}"
+            port = port_file.read_text().strip() if port_file.exists() else ""
+            if port:
+                self.processes[name].address = f"127.0.0.1:{port}"
                 return
             process = self._popen.get(name)
             if process is not None and process.poll() is not None:
@@ -181,19 +188,8 @@ class LocalFederation:
         self.stop_process(name)
         info = self.processes[name]
         _pin_listen_address(Path(info.config), info.address)
-        module = "mip_controller" if name == "controller" else "mip_node"
         (self.workdir / f"{name}.port").unlink(missing_ok=True)
-        with Path(info.log).open("ab") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-m", module, "--config", info.config],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=self._environment(),
-                start_new_session=True,
-            )
-        self._popen[name] = process
-        info.pid = process.pid
+        self._launch(name, "mip_controller" if name == "controller" else "mip_node")
         self._wait_ready(name)
         self._save_state()
 

@@ -286,10 +286,7 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
         specs, datasets = await self._workers.run(self._catalogue)
         return node_service_pb2.GetDataCatalogueResponse(
             data_models=[_data_model_proto(s) for s in specs],
-            datasets=[
-                common_pb2.Dataset(code=d.code, data_model=d.data_model, row_count=d.row_count, label=d.label)
-                for d in datasets
-            ],
+            datasets=[_dataset_proto(d) for d in datasets],
         )
 
     async def LoadDataModel(
@@ -315,10 +312,7 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
         )
         return node_service_pb2.LoadDataModelResponse(
             data_model=spec.key,
-            datasets=[
-                common_pb2.Dataset(code=d.code, data_model=d.data_model, row_count=d.row_count, label=d.label)
-                for d in loaded
-            ],
+            datasets=[_dataset_proto(d) for d in loaded],
         )
 
     async def Heartbeat(
@@ -336,10 +330,7 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
             queued_tasks=self._workers.queued,
             database_status=await self._workers.run(self._db.status),
             data_models=sorted({d.data_model for d in datasets}),
-            datasets=[
-                common_pb2.Dataset(code=d.code, data_model=d.data_model, row_count=d.row_count, label=d.label)
-                for d in datasets
-            ],
+            datasets=[_dataset_proto(d) for d in datasets],
             free_disk_bytes=shutil.disk_usage(self._config.data_dir).free,
             experiment_table_count=len(tables),
         )
@@ -461,6 +452,12 @@ def _table_info(meta: TableMeta, schema: pa.Schema) -> common_pb2.TableInfo:
     }[meta.privacy]
     return common_pb2.TableInfo(
         name=meta.name, columns=table_columns(schema), row_count=meta.row_count, privacy=privacy
+    )
+
+
+def _dataset_proto(record: DatasetRecord) -> common_pb2.Dataset:
+    return common_pb2.Dataset(
+        code=record.code, data_model=record.data_model, row_count=record.row_count, label=record.label
     )
 
 
