@@ -35,6 +35,12 @@ def _check(role: str, rule: VariableRule, codes: tuple[str, ...], variables: Map
         variable = variables.get(code)
         if variable is None:
             continue  # unknown variables are reported by the catalogue check
+        if variable.sql_type == "text" and not variable.is_categorical:
+            problems.append(
+                f"{role} variable {code!r} is free text that identifies people (not categorical); "
+                "it cannot be analysed or filtered on"
+            )
+            continue
         if variable.sql_type not in rule.types:
             problems.append(f"{role} variable {code!r} is {variable.sql_type}; allowed: {sorted(rule.types)}")
         if rule.is_categorical is not None and variable.is_categorical != rule.is_categorical:

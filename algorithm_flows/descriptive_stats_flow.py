@@ -46,7 +46,6 @@ class DescriptiveStatsFlow(AlgorithmFlow[DescriptiveStatsParams]):
             numeric=numeric,
             nominal=nominal,
             levels=levels,
-            min_row_count=rt.min_row_count,
         )
         result: dict[str, Any] = {}
         for part in ("variable_based", "model_based"):
@@ -103,5 +102,5 @@ def _nominal(table: ArrayBundle, key: str, i: int, levels: list[Any]) -> dict[st
     if not bool(table[f"{key}_is_reported"][i]):
         return None
     data: dict[str, Any] = {name: int(table[f"{key}_{name}"][i]) for name in ("num_dtps", "num_na", "num_total")}
-    counts = {str(level): int(table[f"{key}_count_{j}"][i]) for j, level in enumerate(levels)}
-    return data | {"counts": {level: n for level, n in counts.items() if n > 0}}
+    counts = {str(level): float(table[f"{key}_count_{j}"][i]) for j, level in enumerate(levels)}
+    return data | {"counts": {level: None if n != n else int(n) for level, n in counts.items() if not n <= 0}}

@@ -22,7 +22,7 @@ class MultipleHistogramsParams:
 class MultipleHistogramsFlow(AlgorithmFlow[MultipleHistogramsParams]):
     """Numeric y: pooled range, then bin counts (2 rounds). Categorical y: level counts (1).
 
-    Counts below the runtime's ``min_row_count`` are reported as ``null``.
+    A bin that some node suppressed (under its cell minimum) is reported as ``null``.
     """
 
     name = "multiple_histograms"
@@ -83,7 +83,6 @@ class MultipleHistogramsFlow(AlgorithmFlow[MultipleHistogramsParams]):
             counts=merged,
             num_bins=num_bins,
             group_levels=group_levels,
-            min_count=rt.min_row_count,
             **bounds,
         )
 

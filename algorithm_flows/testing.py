@@ -30,16 +30,18 @@ from algorithm_flows.runtime import (
 )
 from udf_library import (
     ArrayBundle,
+    DisclosurePolicy,
     UdfInputError,
     coerce_literal,
     kind_of,
     shareable_output_problem,
+    small_cell_problem,
     udf_spec,
 )
 
 T = TypeVar("T")
 
-__all__ = ["InMemoryRuntime", "PrivacyViolationError", "TooFewRowsLocallyError", "run_flow"]
+__all__ = ["InMemoryRuntime", "PrivacyViolationError", "SmallCellRefusedError", "TooFewRowsLocallyError", "run_flow"]
 
 GLOBAL = "global"
 
@@ -50,6 +52,10 @@ class PrivacyViolationError(AssertionError):
 
 class TooFewRowsLocallyError(AssertionError):
     """Every local node had fewer rows than the minimum."""
+
+
+class SmallCellRefusedError(AlgorithmError):
+    """A local UDF output had a cell under the minimum; a node refuses it with FAILED_PRECONDITION."""
 
 
 @dataclass
@@ -68,6 +74,9 @@ class InMemoryRuntime(Runtime):
     variable_specs: Mapping[str, Variable]
     min_rows: int = 10
     max_shareable_rows: int = 100_000
+    extremes: str = "coded"
+    min_cell_rows: int = 0
+    """0: the same as ``min_rows``, as on a node."""
     progress: list[str] = field(default_factory=list)
     exposed: dict[str, LocalTables] = field(default_factory=dict)
     left_out: dict[str, str] = field(default_factory=dict)
@@ -75,6 +84,7 @@ class InMemoryRuntime(Runtime):
     _names: itertools.count[int] = field(default_factory=itertools.count)
 
     def __post_init__(self) -> None:
+        self._policy = DisclosurePolicy(self.min_rows, self.min_cell_rows or self.min_rows, self.extremes)
         parts = {}
         for node_id, bundle in self.partitions.items():
             if bundle.num_rows < self.min_rows:
@@ -160,6 +170,11 @@ class InMemoryRuntime(Runtime):
         kwargs: dict[str, Any] = {}
         private_rows: list[int] = []
         for item in spec.inputs:
+            if item.is_set_by_node:
+                if item.name in args:
+                    raise TypeError(f"{spec.name}: argument {item.name!r} is set by the node")
+                kwargs[item.name] = self._policy
+                continue
             if item.name not in args:
                 if not item.is_optional:
                     raise TypeError(f"{spec.name}: missing argument {item.name!r}")
@@ -187,10 +202,13 @@ class InMemoryRuntime(Runtime):
         for output, bundle in zip(spec.outputs, results, strict=True):
             if not isinstance(bundle, ArrayBundle):
                 raise TypeError(f"{spec.name}: output {output.name!r} is not an ArrayBundle")
-            if output.shared and node_id != GLOBAL:
-                problem = shareable_output_problem(output.name, bundle.num_rows, derived_rows, self.max_shareable_rows)
+            if output.shared and node_id != GLOBAL and derived_rows is not None:
+                problem = shareable_output_problem(output, bundle, derived_rows, self.max_shareable_rows)
                 if problem:
                     raise PrivacyViolationError(problem)
+                cell = small_cell_problem(output, bundle, self._policy)
+                if cell:
+                    raise SmallCellRefusedError(f"{spec.name}: {cell}")
             name = self._new_name(output.name)
             self._tables[(node_id, name)] = _Stored(bundle, output.shared, None if output.shared else derived_rows)
             names[output.name] = name
@@ -219,8 +237,12 @@ def run_flow(
     x: tuple[str, ...] = (),
     parameters: Mapping[str, Any] | None = None,
     min_rows: int = 10,
+    extremes: str = "coded",
+    min_cell_rows: int = 0,
 ) -> dict[str, Any]:
     """Run a flow in memory the way the controller would, and return its result.
+
+    ``min_rows``, ``min_cell_rows`` and ``extremes`` play the nodes' disclosure settings.
 
     ``partitions`` hold each local node's rows (a ``dataset`` column plus the
     variables); like a node, this drops rows with a missing x or y value unless the
@@ -235,7 +257,9 @@ def run_flow(
         node: _drop_missing(b.select(columns)) if flow_type.drop_missing else b.select(columns)
         for node, b in partitions.items()
     }
-    rt = InMemoryRuntime(selected, inputdata, variables, min_rows=min_rows)
+    rt = InMemoryRuntime(
+        selected, inputdata, variables, min_rows=min_rows, extremes=extremes, min_cell_rows=min_cell_rows
+    )
     return asyncio.run(flow_type().run(rt, params))
 
 

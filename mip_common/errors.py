@@ -6,9 +6,12 @@ MipError
 ├── AlreadyExistsError         ALREADY_EXISTS     a table or dataset that exists
 ├── PrivacyError               PERMISSION_DENIED  private data asked to leave its node
 ├── TooFewRowsError            FAILED_PRECONDITION  fewer rows than the node's minimum
+├── SmallCellError             FAILED_PRECONDITION  a shareable output with a cell under the node's minimum
+├── SelectionRuleError         FAILED_PRECONDITION  a selection that leaves out too few rows (differencing)
 ├── FailedPreconditionError  FAILED_PRECONDITION  valid, but not now or not here
 ├── DataRejectedError          FAILED_PRECONDITION  the data cannot support the computation
 ├── DataLoadError              INVALID_ARGUMENT   a data-model file that does not load
+├── ResourceLimitError         RESOURCE_EXHAUSTED  more than a node's size caps allow
 ├── NodeUnavailableError       UNAVAILABLE        a node that does not answer
 ├── DeadlineError              DEADLINE_EXCEEDED  a time budget ran out
 ├── UnauthenticatedError       UNAUTHENTICATED    no or bad credentials
@@ -33,6 +36,9 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "PrivacyError",
+    "ResourceLimitError",
+    "SelectionRuleError",
+    "SmallCellError",
     "TooFewRowsError",
     "UnauthenticatedError",
 ]
@@ -79,6 +85,18 @@ class TooFewRowsError(MipError):
     reason = "TOO_FEW_ROWS"
 
 
+class SmallCellError(MipError):
+    """A shareable output has a cell (cluster, level, class, bin) with fewer rows than the node allows."""
+
+    reason = "SMALL_CELL"
+
+
+class SelectionRuleError(MipError):
+    """A selection leaves out of its datasets a few rows but not none: two such requests would single people out."""
+
+    reason = "SELECTION_DIFFERENCE"
+
+
 class FailedPreconditionError(MipError):
     """A request that is valid but cannot run in the node's or federation's current state."""
 
@@ -95,6 +113,12 @@ class DataLoadError(MipError):
     """A data-model folder or CSV that does not load; the message names file, line and column."""
 
     reason = "DATA_LOAD_FAILED"
+
+
+class ResourceLimitError(MipError):
+    """A request over a node's size caps (``max_table_bytes``, ``max_experiment_bytes``)."""
+
+    reason = "RESOURCE_LIMIT"
 
 
 class NodeUnavailableError(MipError):

@@ -32,6 +32,8 @@ __all__ = [
     "compile_filters",
     "compile_selection",
     "filter_problems",
+    "identifier_problem",
+    "is_identifying",
     "quote_column",
 ]
 
@@ -86,6 +88,19 @@ class FilterVariable:
     sql_type: str
     is_categorical: bool = False
     enumerations: tuple[str, ...] = ()
+
+
+def is_identifying(variable: VariableInfo) -> bool:
+    """Whether a variable can single a person out: free text that is not a category (``subjectcode``)."""
+    return variable.sql_type == "text" and not variable.is_categorical
+
+
+def identifier_problem(where: str, code: str) -> str:
+    """The refusal of an identifying variable, the same from node and controller."""
+    return (
+        f"{where}: variable {code!r} is free text that identifies people (not categorical); "
+        "it cannot be analysed or filtered on"
+    )
 
 
 def quote_column(name: str) -> str:
@@ -155,6 +170,8 @@ def compile_selection(
             problems.append(f"columns: unknown variable {column!r}; use a CDE code of the data model")
         elif not _COLUMN_NAME.fullmatch(column):
             problems.append(f"columns: {column!r} must match {_COLUMN_NAME.pattern}")
+        elif is_identifying(variables[column]):
+            problems.append(identifier_problem("columns", column))
         else:
             selected.append(column)
     compiler = _Compiler(variables)
@@ -251,7 +268,10 @@ class _Compiler:
             self.problems.append(f"{where}: variable code {code!r} must match {_COLUMN_NAME.pattern}")
         else:
             variable = self.variables[code]
-            if variable.sql_type not in ("int", "real", "text"):
+            if is_identifying(variable):
+                self.problems.append(identifier_problem(where, code))
+                variable = None
+            elif variable.sql_type not in ("int", "real", "text"):
                 self.problems.append(
                     f"{where}: variable {code!r} has sql_type {variable.sql_type!r}; "
                     "only int, real and text can be filtered"

@@ -8,7 +8,7 @@ import secrets
 
 from mip_common.errors import InvalidRequestError
 
-__all__ = ["EXPERIMENT_ID_PATTERN", "check_experiment_id", "new_table_name"]
+__all__ = ["EXPERIMENT_ID_PATTERN", "check_experiment_id", "experiment_table_prefix", "new_table_name"]
 
 EXPERIMENT_ID_PATTERN = re.compile(r"[A-Za-z0-9_\-]{1,64}")
 
@@ -20,8 +20,12 @@ def check_experiment_id(experiment_id: str) -> str:
     return experiment_id
 
 
+def experiment_table_prefix(experiment_id: str) -> str:
+    """How every table name of an experiment starts: no other table (primary data, metadata) can."""
+    return "x" + hashlib.sha1(check_experiment_id(experiment_id).encode()).hexdigest()[:10] + "_"
+
+
 def new_table_name(experiment_id: str, hint: str) -> str:
     """A fresh table name that matches ``[a-z][a-z0-9_]{0,62}`` and hides the experiment id."""
-    key = hashlib.sha1(check_experiment_id(experiment_id).encode()).hexdigest()[:10]
     clean = re.sub(r"[^a-z0-9_]", "_", hint.lower())[:40] or "t"
-    return f"x{key}_{secrets.token_hex(4)}_{clean}"
+    return f"{experiment_table_prefix(experiment_id)}{secrets.token_hex(4)}_{clean}"

@@ -13,6 +13,8 @@ Events (every line has ``time``, ``event``, ``experiment_id`` and ``caller``):
 - ``udf``: ``udf``, input tables with row counts, outputs with row counts and privacy
 - ``table_sent``: a table that left the node (GetTableData): ``table``, ``rows``, ``bytes``
 - ``table_refused``: private data that was asked to leave and was refused
+- ``udf_output_refused``: a shared UDF output the privacy rules refused (``rule``: row or cell rule)
+- ``selection_refused``: a data view refused by the selection rule or the minimum rows
 - ``table_received``: a table stored from another node (CreateTable)
 - ``tables_deleted``, ``data_loaded``, ``call_refused`` (a caller without the right identity)
 """
@@ -48,7 +50,8 @@ class AuditLog:
         self._is_fsync = is_fsync
         self._lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = path.open("a", encoding="utf-8")
+        descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)  # only the node reads it
+        self._file = os.fdopen(descriptor, "a", encoding="utf-8")
         self._sync_fd = os.dup(self._file.fileno())  # fsync never holds the writers' lock
         self._is_dirty = threading.Event()
         self._syncer = threading.Thread(target=self._sync_loop, name="mip-audit-sync", daemon=True)

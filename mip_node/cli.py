@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -51,6 +52,7 @@ def main(argv: list[str] | None = None) -> None:
             _show_audit(config.data_dir / AUDIT_FILE, args.experiment, is_json=args.json)
             return
         configure_logging(config.node_id, level=config.log_level, is_json=config.log_json)
+        os.umask(0o077)  # database, WAL, spilled tables and audit log: readable by the node's user only
         asyncio.run(serve(config))
     except MipError as exc:
         print(f"mip-node: {exc.message}", file=sys.stderr)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from mip_common.settings import ConfigError, build_config
+from udf_library import EXTREMES_MODES, DisclosurePolicy
 
 __all__ = ["NodeConfig", "load_node_config"]
 
@@ -49,6 +50,17 @@ class NodeConfig:
     """CSV file names to leave out when loading folders."""
     min_rows: int = 10
     """Fewest rows a local node computes on; fewer is refused (privacy threshold)."""
+    min_cell_rows: int = 0
+    """Fewest rows behind a cell of a shared output (cluster, level, class, bin, fold); 0: min_rows."""
+    extremes: str = "coded"
+    """How minima, maxima and quantiles leave the node: "coded" (mean of the min_cell_rows values
+    around the rank), "suppress" (null) or "exact" (single rows' values: the operator accepts the risk)."""
+    max_table_bytes: int = 1 << 30
+    """Largest table CreateTable accepts."""
+    max_experiment_bytes: int = 4 << 30
+    """Most bytes of tables CreateTable accepts for one experiment."""
+    extra_udf_packages: tuple[str, ...] = ()
+    """Python packages of UDFs to load besides udf_library (tests only; production runs the library alone)."""
     max_shareable_rows: int = 100_000
     """Most rows a shareable output computed from private data may have."""
     udf_workers: int = 2
@@ -94,6 +106,12 @@ class NodeConfig:
             raise ConfigError(f"udf_isolation must be 'thread' or 'process', got {self.udf_isolation!r}")
         if self.min_rows < 1:
             raise ConfigError("min_rows must be at least 1")
+        if self.min_cell_rows < 0:
+            raise ConfigError("min_cell_rows must be 0 (same as min_rows) or more")
+        if self.extremes not in EXTREMES_MODES:
+            raise ConfigError(f"extremes must be one of {list(EXTREMES_MODES)}, got {self.extremes!r}")
+        if self.max_table_bytes < 1 or self.max_experiment_bytes < 1:
+            raise ConfigError("max_table_bytes and max_experiment_bytes must be positive")
         tls = [self.tls_cert_file, self.tls_key_file, self.tls_ca_file]
         if any(tls) and not all(tls):
             raise ConfigError("TLS needs all of tls_cert_file, tls_key_file and tls_ca_file (the node requires mTLS)")
@@ -106,6 +124,11 @@ class NodeConfig:
         if self.monetdb_schema:
             return self.monetdb_schema
         return ("mip_" + re.sub(r"[^a-z0-9]+", "_", self.node_id.lower()).strip("_"))[:50]
+
+    @property
+    def disclosure_policy(self) -> DisclosurePolicy:
+        """The thresholds and extreme coding that UDFs and the output checks apply."""
+        return DisclosurePolicy(self.min_rows, self.min_cell_rows or self.min_rows, self.extremes)
 
     @property
     def is_global(self) -> bool:

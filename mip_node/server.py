@@ -76,6 +76,12 @@ async def serve(config: NodeConfig, *, stop: asyncio.Event | None = None) -> Non
     if not config.is_global:
         _load_start_folders(config, db)
     udfs = discover_udfs()
+    for package in config.extra_udf_packages:
+        extra = discover_udfs(package)
+        if clash := sorted(extra.keys() & udfs.keys()):
+            raise MipError(f"extra_udf_packages: {package!r} redefines UDFs {clash[:5]}")
+        log.warning("loading UDFs from outside the library", extra={"fields": {"package": package}})
+        udfs |= extra
     store = TableStore(db, cache_bytes=config.table_cache_bytes)
     servicer = NodeServicer(config, db, store, udfs, workers, audit=audit)
     credentials, interceptors = _security(config, audit)

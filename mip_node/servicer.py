@@ -29,11 +29,13 @@ from mip_common.errors import (
     MipError,
     NotFoundError,
     PrivacyError,
+    ResourceLimitError,
+    SelectionRuleError,
     TooFewRowsError,
 )
 from mip_common.filters import compile_selection
 from mip_common.metrics import UDF_SECONDS
-from mip_common.naming import check_experiment_id, new_table_name
+from mip_common.naming import check_experiment_id, experiment_table_prefix, new_table_name
 from mip_common.version import VERSION
 from mip_node.audit import AUDIT_FILE, AuditLog
 from mip_node.config import NodeConfig
@@ -71,9 +73,10 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
         self._workers = workers
         self._store = store
         self._cached_catalogue: tuple[list[DataModelSpec], list[DatasetRecord]] | None = None
-        self._executor = UdfExecutor(store, config, udfs)
+        self._executor = UdfExecutor(store, config, udfs, self._audit)
         self._started = time.monotonic()
         self._request_locks: dict[str, asyncio.Lock] = {}
+        self._received_bytes: dict[str, int] = {}
 
     # --- tables -------------------------------------------------------------------------
 
@@ -86,7 +89,12 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
         if first is None or first.WhichOneof("payload") != "header":
             raise InvalidRequestError("the first CreateTable message must be the header")
         header = first.header
-        check_experiment_id(header.experiment_id)
+        prefix = experiment_table_prefix(header.experiment_id)
+        if not header.table_name.startswith(prefix):
+            raise InvalidRequestError(
+                f"table name {header.table_name[:80]!r} must start with {prefix!r}, the prefix of experiment "
+                f"{header.experiment_id!r}'s tables; other names (primary data, the node's own tables) are reserved"
+            )
         async with self._once(header.request_id) as cached:
             if cached is not None:
                 async for _ in request_iterator:
@@ -96,7 +104,9 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
             normalize_table(schema.empty_table())  # rejects unsupported column types
             meta = TableMeta(header.table_name, Privacy.SHAREABLE, header.experiment_id)
             stored = await self._store_stream(meta, schema, request_iterator)
-            await self._record("table_received", table=stored.name, rows=stored.row_count)
+            await self._record(
+                "table_received", experiment_id=header.experiment_id, table=stored.name, rows=stored.row_count
+            )
             response = node_service_pb2.CreateTableResponse(table=_table_info(stored, schema))
             await self._remember(header.request_id, response)
             log.info("table created", extra={"fields": {"table": stored.name, "rows": stored.row_count}})
@@ -108,13 +118,31 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
         schema: pa.Schema,
         request_iterator: AsyncIterator[node_service_pb2.CreateTableRequest],
     ) -> TableMeta:
-        """Collect the stream's batches, then store the table whole (nothing half-made is visible)."""
-        batches = []
+        """Collect the stream's batches, then store the table whole (nothing half-made is visible).
+
+        The size caps are checked while the stream arrives, so an oversized table is refused
+        before it fills the node's memory.
+        """
+        limit = min(self._config.max_table_bytes, self._config.max_experiment_bytes - self._experiment_bytes(meta))
+        batches, received = [], 0
         async for message in request_iterator:
             if message.WhichOneof("payload") != "arrow_batch":
                 raise InvalidRequestError("only the first CreateTable message may be a header")
+            received += len(message.arrow_batch)
+            if received > limit:
+                raise ResourceLimitError(
+                    f"table {meta.name!r} is larger than this node accepts (max_table_bytes "
+                    f"{self._config.max_table_bytes}, max_experiment_bytes {self._config.max_experiment_bytes} "
+                    "per experiment)"
+                )
             batches.append(decode_batch(schema, message.arrow_batch))
-        return self._store.put(meta, pa.Table.from_batches(batches, schema))
+        stored = self._store.put(meta, pa.Table.from_batches(batches, schema))
+        self._received_bytes[meta.experiment_id] = self._experiment_bytes(meta) + received
+        return stored
+
+    def _experiment_bytes(self, meta: TableMeta) -> int:
+        """Bytes CreateTable has taken for the experiment so far (forgotten when its tables are deleted)."""
+        return self._received_bytes.get(meta.experiment_id, 0)
 
     async def GetTableData(
         self,
@@ -151,7 +179,12 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
             is_complete = True
         finally:  # what left the node is recorded even when the stream breaks off
             self._audit.record(
-                "table_sent", table=meta.name, rows=meta.row_count, bytes=sent_bytes, is_complete=is_complete
+                "table_sent",
+                experiment_id=meta.experiment_id,
+                table=meta.name,
+                rows=meta.row_count,
+                bytes=sent_bytes,
+                is_complete=is_complete,
             )
         log.info("table sent", extra={"fields": {"table": meta.name, "rows": meta.row_count}})
 
@@ -167,9 +200,12 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
         else:
             tables = await self._workers.run(self._store.experiment_tables, request.experiment_id)
             names = [t.name for t in tables]
+            self._received_bytes.pop(request.experiment_id, None)
         deleted = await self._workers.run(self._store.drop, names)
         await self._workers.run(self._store.flush)  # a deletion the controller was told of is on disk
-        await self._record("tables_deleted", tables=names[:100], deleted=deleted)
+        await self._record(
+            "tables_deleted", experiment_id=request.experiment_id or None, tables=names[:100], deleted=deleted
+        )
         return node_service_pb2.DeleteTableResponse(deleted_count=deleted)
 
     # --- UDFs ---------------------------------------------------------------------------
@@ -238,6 +274,7 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
             response = await self._workers.run(self._create_view, request)
             await self._record(
                 "data_view",
+                experiment_id=request.experiment_id,
                 data_model=request.inputdata.data_model,
                 datasets=list(request.inputdata.datasets),
                 columns=list(dict.fromkeys([*request.inputdata.y, *request.inputdata.x])),
@@ -263,7 +300,10 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
         )
         rows = self._db.query(sql, params)
         if rows.num_rows < self._config.min_rows:
+            self._audit.record("selection_refused", experiment_id=request.experiment_id, rule="min_rows")
             raise TooFewRowsError(f"the selection has fewer rows than this node's minimum of {self._config.min_rows}")
+        if filters is not None:
+            self._check_selection_difference(request.experiment_id, spec, datasets, filters)
         meta = TableMeta(
             new_table_name(request.experiment_id, "data"),
             Privacy.PRIVATE,
@@ -277,6 +317,30 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
             dataset_row_counts={c["values"]: c["counts"] for c in counts if c["counts"] >= self._config.min_rows},
             min_rows=self._config.min_rows,
         )
+
+    def _check_selection_difference(
+        self, experiment_id: str, spec: DataModelSpec, datasets: list[str], filters: dict[str, Any]
+    ) -> None:
+        """The selection rule: filters leave out of the named datasets no rows or at least ``min_rows``.
+
+        Otherwise two requests that differ by a filter on one person (``NOT subject = X``) would
+        give that person's values by subtraction.
+        """
+        variables = spec.filter_variables()
+        everyone = self._count(compile_selection(spec.table_name, variables, datasets, [], None, True))
+        chosen = self._count(compile_selection(spec.table_name, variables, datasets, [], filters, True))
+        left_out = everyone - chosen
+        if 0 < left_out < self._config.min_rows:
+            self._audit.record("selection_refused", experiment_id=experiment_id, rule="selection_difference")
+            raise SelectionRuleError(
+                "selection rule (min_rows): the filters leave out of the chosen datasets some rows, but fewer than "
+                "this node's minimum; a selection must leave out none or at least that many (widen or drop the "
+                "filter, or choose datasets instead)"
+            )
+
+    def _count(self, selection: tuple[str, list[Any]]) -> int:
+        sql, params = selection
+        return int(self._db.query(f"SELECT count(*) AS n FROM ({sql}) AS chosen", params).column(0)[0].as_py())
 
     async def GetDataCatalogue(
         self,
@@ -356,7 +420,13 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
             table = pa.Table.from_batches([decode_batch(schema, b) for b in inline.arrow_batches], schema)
             meta = TableMeta(new_table_name(request.experiment_id, "inline"), Privacy.SHAREABLE, request.experiment_id)
             stored = self._store.put(meta, normalize_table(table))
-            self._audit.record("table_received", table=stored.name, rows=stored.row_count, is_inline=True)
+            self._audit.record(
+                "table_received",
+                experiment_id=request.experiment_id,
+                table=stored.name,
+                rows=stored.row_count,
+                is_inline=True,
+            )
             names[argument] = stored.name
         return names
 
@@ -373,7 +443,12 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
             output.inline_table.arrow_schema = encode_schema(stored.arrow.schema)
             output.inline_table.arrow_batches.extend(batches)
             self._audit.record(
-                "table_sent", table=meta.name, rows=meta.row_count, bytes=sum(map(len, batches)), is_complete=True
+                "table_sent",
+                experiment_id=meta.experiment_id,
+                table=meta.name,
+                rows=meta.row_count,
+                bytes=sum(map(len, batches)),
+                is_complete=True,
             )
         return output
 
@@ -386,6 +461,7 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
                 inputs[argument] = {"table": table, "rows": None}
         self._audit.record(
             "udf",
+            experiment_id=request.experiment_id,
             udf=request.udf_name,
             request_id=request.request_id,
             inputs=inputs,

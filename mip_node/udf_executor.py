@@ -15,9 +15,11 @@ from mip_common.errors import (
     InvalidRequestError,
     NotFoundError,
     PrivacyError,
+    SmallCellError,
     TooFewRowsError,
 )
 from mip_common.naming import check_experiment_id, new_table_name
+from mip_node.audit import AuditLog
 from mip_node.config import NodeConfig
 from mip_node.db import Privacy, TableMeta
 from mip_node.sandbox import run_in_child
@@ -28,6 +30,7 @@ from udf_library import (
     UdfSpec,
     coerce_literal,
     shareable_output_problem,
+    small_cell_problem,
 )
 
 __all__ = ["UdfExecutor", "UdfRun"]
@@ -46,10 +49,12 @@ class UdfRun:
 class UdfExecutor:
     """Checks arguments, loads input tables, runs the UDF, and stores outputs with their privacy."""
 
-    def __init__(self, store: TableStore, config: NodeConfig, udfs: Mapping[str, UdfSpec]) -> None:
+    def __init__(self, store: TableStore, config: NodeConfig, udfs: Mapping[str, UdfSpec], audit: AuditLog) -> None:
         self._store = store
         self._config = config
         self._udfs = udfs
+        self._audit = audit
+        self._policy = config.disclosure_policy
 
     def spec(self, udf_name: str) -> UdfSpec:
         """The UDF named ``udf_name``; ``NotFoundError`` listing near names when unknown."""
@@ -85,16 +90,13 @@ class UdfExecutor:
                     kwargs[item.name] = coerce_literal(item.type, literal_arguments[item.name])
                 except TypeError as exc:
                     raise InvalidRequestError(f"{spec.name}: argument {item.name!r}: {exc}") from exc
+        if spec.policy_input is not None:
+            kwargs[spec.policy_input] = self._policy
         started = time.perf_counter()
         results = self._call(spec, kwargs)
         compute_s = time.perf_counter() - started
         lineage_rows = max(private_rows) if private_rows else None
-        for output, bundle in zip(spec.outputs, results, strict=True):
-            problem = output.shared and shareable_output_problem(
-                output.name, bundle.num_rows, lineage_rows, self._config.max_shareable_rows
-            )
-            if problem:
-                raise PrivacyError(f"{spec.name}: {problem}")
+        self._check_shareable(experiment_id, spec, results, lineage_rows)
         outputs = []
         for output, bundle in zip(spec.outputs, results, strict=True):
             meta = TableMeta(
@@ -106,6 +108,26 @@ class UdfExecutor:
             stored = self._store.put(meta, bundle_to_arrow(bundle), bundle)
             outputs.append((output.name, stored))
         return UdfRun(outputs, compute_s)
+
+    def _check_shareable(
+        self, experiment_id: str, spec: UdfSpec, results: tuple[ArrayBundle, ...], lineage_rows: int | None
+    ) -> None:
+        """Refuse, before anything is stored, a shared output that could expose rows or small cells."""
+        if lineage_rows is None:
+            return
+        for output, bundle in zip(spec.outputs, results, strict=True):
+            if not output.shared:
+                continue
+            leak = shareable_output_problem(output, bundle, lineage_rows, self._config.max_shareable_rows)
+            cell = None if leak else small_cell_problem(output, bundle, self._policy)
+            if leak or cell:
+                rule = "row rule" if leak else "cell rule"
+                self._audit.record(
+                    "udf_output_refused", experiment_id=experiment_id, udf=spec.name, output=output.name, rule=rule
+                )
+                if leak:
+                    raise PrivacyError(f"{spec.name}: {leak}")
+                raise SmallCellError(f"{spec.name}: {cell}")
 
     def _check_argument_names(self, spec: UdfSpec, tables: Mapping[str, str], literals: Mapping[str, Any]) -> None:
         problems = []
@@ -120,7 +142,11 @@ class UdfExecutor:
                 problems.append(f"unknown argument {name[:64]!r}")
             elif by_name[name].is_table:
                 problems.append(f"argument {name!r} takes a table name, not a literal")
+            elif by_name[name].is_set_by_node:
+                problems.append(f"argument {name!r} is set by the node from its own privacy settings")
         for item in spec.inputs:
+            if item.is_set_by_node:
+                continue
             if not item.is_optional and item.name not in tables and item.name not in literals:
                 problems.append(f"missing argument {item.name!r} ({item.type})")
         if problems:

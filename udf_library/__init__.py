@@ -9,12 +9,17 @@ from udf_library._bundle import ArrayBundle, kind_of
 from udf_library._errors import UdfInputError
 from udf_library._folds import assign_folds
 from udf_library._literals import coerce_literal
-from udf_library._privacy import shareable_output_problem
+from udf_library._policy import EXTREMES_MODES, DisclosurePolicy
+from udf_library._privacy import SMALL_CELL_RULE, shareable_output_problem, small_cell_problem
 from udf_library._registry import discover_udfs
-from udf_library._udf import Output, UdfInput, UdfSpec, private, shared, udf, udf_spec
+from udf_library._udf import WHOLE_VIEW, Output, UdfInput, UdfSpec, private, shared, udf, udf_spec
 
 __all__ = [
+    "EXTREMES_MODES",
+    "SMALL_CELL_RULE",
+    "WHOLE_VIEW",
     "ArrayBundle",
+    "DisclosurePolicy",
     "Output",
     "UdfInput",
     "UdfInputError",
@@ -26,6 +31,7 @@ __all__ = [
     "private",
     "shareable_output_problem",
     "shared",
+    "small_cell_problem",
     "udf",
     "udf_spec",
 ]

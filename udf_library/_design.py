@@ -25,6 +25,7 @@ __all__ = [
     "Moments",
     "check_full_rank",
     "design_matrix",
+    "level_cells",
     "level_counts",
     "level_strings",
     "merge_moments",
@@ -77,6 +78,22 @@ def level_counts(data: ArrayBundle, variables: Sequence[str]) -> ArrayBundle:
             COUNT: np.array(counts, dtype=np.int64),
         }
     )
+
+
+def level_cells(
+    data: ArrayBundle, categoricals: Sequence[str], levels: Mapping[str, Any], prefix: str = ""
+) -> dict[str, npt.NDArray[np.float64]]:
+    """Rows at each level of each categorical as one-row ``{prefix}cell_<k>`` columns.
+
+    Moments of dummy columns carry these counts (mean times n), so they are the cells of the
+    output the node checks; spelled out, the node need not know how dummies are coded.
+    """
+    cells: dict[str, npt.NDArray[np.float64]] = {}
+    for variable in categoricals:
+        values = level_strings(data[variable])
+        for level in levels[variable]:
+            cells[f"{prefix}cell_{len(cells)}"] = np.array([float(np.sum(values == str(level)))])
+    return cells
 
 
 def observed_levels(counts: ArrayBundle) -> ArrayBundle:

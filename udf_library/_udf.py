@@ -10,8 +10,12 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from udf_library._bundle import ArrayBundle
+from udf_library._policy import DisclosurePolicy
 
-__all__ = ["Output", "UdfInput", "UdfSpec", "private", "shared", "udf", "udf_spec"]
+__all__ = ["WHOLE_VIEW", "Output", "UdfInput", "UdfSpec", "private", "shared", "udf", "udf_spec"]
+
+WHOLE_VIEW = "<whole view>"
+"""``shared(name, rows=WHOLE_VIEW)``: the output is one aggregate over every row of its input."""
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -30,15 +34,32 @@ _LITERAL_TYPES: dict[Any, str] = {
 
 @dataclass(frozen=True, slots=True)
 class Output:
-    """One output table of a UDF; ``shared`` outputs may leave the node that made them."""
+    """One output table of a UDF; ``shared`` outputs may leave the node that made them.
+
+    ``rows`` declares the cells of a shared output: the columns (names or ``fnmatch``
+    patterns) whose values count the rows behind a value (a cluster, level, class, bin,
+    fold, dataset), or ``(WHOLE_VIEW,)`` for one aggregate over the whole input. The node
+    refuses a shared output over private rows that declares nothing, and one with a cell
+    under its ``min_cell_rows``. ``label`` names the column that says which cell it was
+    (never its count); ``hint`` tells the researcher what to change.
+    """
 
     name: str
     shared: bool = False
+    rows: tuple[str, ...] = ()
+    label: str = ""
+    hint: str = ""
+
+    @property
+    def is_whole_view(self) -> bool:
+        """Whether the output is a single aggregate over every row of its input."""
+        return self.rows == (WHOLE_VIEW,)
 
 
-def shared(name: str) -> Output:
-    """An output that may be read by the controller and copied to other nodes."""
-    return Output(name, shared=True)
+def shared(name: str, *, rows: str | tuple[str, ...] = (), label: str = "", hint: str = "") -> Output:
+    """An output that may be read by the controller and copied to other nodes; see ``Output``."""
+    declared = (rows,) if isinstance(rows, str) else tuple(rows)
+    return Output(name, shared=True, rows=declared, label=label, hint=hint)
 
 
 def private(name: str) -> Output:
@@ -54,6 +75,7 @@ class UdfInput:
     type: str
     is_table: bool
     is_optional: bool
+    is_set_by_node: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,9 +93,16 @@ class UdfSpec:
         """Names of the parameters that take tables."""
         return [i.name for i in self.inputs if i.is_table]
 
+    @property
+    def policy_input(self) -> str | None:
+        """The parameter the node fills with its ``DisclosurePolicy``, if the UDF takes one."""
+        return next((i.name for i in self.inputs if i.is_set_by_node), None)
+
     def signature_text(self) -> str:
         """A one-line typed signature, for people reading ``ListUDFs``."""
-        params = ", ".join(f"{i.name}: {i.type}{'?' if i.is_optional else ''}" for i in self.inputs)
+        params = ", ".join(
+            f"{i.name}: {i.type}{'?' if i.is_optional else ''}" for i in self.inputs if not i.is_set_by_node
+        )
         outs = ", ".join(f"{o.name}{' (shared)' if o.shared else ''}" for o in self.outputs)
         return f"{self.name}({params}) -> {outs}"
 
@@ -125,6 +154,8 @@ def _input_of(owner: str, param: inspect.Parameter, hint: Any) -> UdfInput:
         hint = next(a for a in args if a is not type(None))
     if hint is ArrayBundle:
         return UdfInput(param.name, "table", is_table=True, is_optional=is_optional)
+    if hint is DisclosurePolicy:
+        return UdfInput(param.name, "policy", is_table=False, is_optional=False, is_set_by_node=True)
     if hint not in _LITERAL_TYPES:
         raise TypeError(f"{owner}: parameter {param.name!r} has unsupported type {hint!r}")
     return UdfInput(param.name, _LITERAL_TYPES[hint], is_table=False, is_optional=is_optional)

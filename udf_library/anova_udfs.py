@@ -15,6 +15,7 @@ import numpy.typing as npt
 
 from udf_library._bundle import ArrayBundle
 from udf_library._errors import UdfInputError
+from udf_library._hints import GROUP_HINT
 from udf_library._lazy import LazyModule
 from udf_library._moments import moments, pool_moments
 from udf_library._udf import shared, udf
@@ -34,7 +35,7 @@ __all__ = [
 RESIDUALS = "Residuals"
 
 
-@udf(outputs=(shared("moments"),))
+@udf(outputs=(shared("moments", rows="n_*", hint=GROUP_HINT),))
 def local_group_moments(data: ArrayBundle, column: str, group_column: str, levels: list[str]) -> ArrayBundle:
     """Count, mean and M2 of ``column`` for each of ``levels`` of ``group_column`` (one row)."""
     values = data[column].astype(np.float64)
@@ -46,7 +47,7 @@ def local_group_moments(data: ArrayBundle, column: str, group_column: str, level
     return ArrayBundle(columns)
 
 
-@udf(outputs=(shared("moments"),))
+@udf(outputs=(shared("moments", rows="n_*", hint=GROUP_HINT),))
 def local_cell_moments(
     data: ArrayBundle,
     column: str,

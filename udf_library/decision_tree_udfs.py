@@ -37,6 +37,9 @@ its leaves anyway. (2) The two boundary values of each split are single row valu
 of one node (the threshold, their midpoint, is published in the tree). Both stay on
 the global node; results carry only the tree. Values closer than scikit-learn's
 1e-7 ``FEATURE_THRESHOLD`` are not treated as ties here.
+
+Because of both, the search runs only on nodes whose operator accepts single rows'
+values leaving the node (``extremes = "exact"``); other nodes refuse it.
 """
 
 from __future__ import annotations
@@ -48,8 +51,10 @@ import numpy.typing as npt
 
 from udf_library._bundle import ArrayBundle
 from udf_library._errors import UdfInputError
+from udf_library._hints import CLASS_HINT
 from udf_library._packing import pack, unpack
-from udf_library._udf import private, shared, udf
+from udf_library._policy import DisclosurePolicy
+from udf_library._udf import WHOLE_VIEW, private, shared, udf
 from udf_library.naive_bayes_udfs import encode_levels
 
 __all__ = [
@@ -89,14 +94,14 @@ KEY_BELOW_ALL = -KEY_MAX - 1  # an exclusive lower bound below every finite floa
 # ------------------------------------------------------------------------- local UDFs
 
 
-@udf(outputs=(shared("counts"),))
+@udf(outputs=(shared("counts", rows="n_*", hint=CLASS_HINT),))
 def local_class_counts(data: ArrayBundle, y: str, classes: list[str]) -> ArrayBundle:
     """Class counts of this node's rows: the root of the tree."""
     labels = encode_levels(data[y], classes, y)
     return pack({"n": np.bincount(labels, minlength=len(classes))})
 
 
-@udf(outputs=(shared("counts"),))
+@udf(outputs=(shared("counts", rows=WHOLE_VIEW),))  # allowed only in exact mode, see the module docstring
 def local_cut_counts(
     data: ArrayBundle,
     tree: ArrayBundle,
@@ -104,8 +109,10 @@ def local_cut_counts(
     y: str,
     x: list[str],
     classes: list[str],
+    policy: DisclosurePolicy,
 ) -> ArrayBundle:
     """For each cut (tree node, feature, value): class counts of the node's rows at or below it."""
+    _require_exact(policy)
     labels = encode_levels(data[y], classes, y)
     points = data.matrix(x)
     node_of_row = _route_growing(tree, points)
@@ -126,12 +133,15 @@ def local_cut_counts(
     return pack({"n": out})
 
 
-@udf(outputs=(shared("bounds"),))
-def local_split_bounds(data: ArrayBundle, tree: ArrayBundle, splits: ArrayBundle, x: list[str]) -> ArrayBundle:
+@udf(outputs=(shared("bounds", rows=WHOLE_VIEW),))  # allowed only in exact mode, see the module docstring
+def local_split_bounds(
+    data: ArrayBundle, tree: ArrayBundle, splits: ArrayBundle, x: list[str], policy: DisclosurePolicy
+) -> ArrayBundle:
     """Per chosen split: the largest value at or below its cut and the smallest above it.
 
     -inf/+inf when this node has no such row; the global node takes the max/min.
     """
+    _require_exact(policy)
     points = data.matrix(x)
     node_of_row = _route_growing(tree, points)
     below = np.full(splits.num_rows, -np.inf)
@@ -147,7 +157,7 @@ def local_split_bounds(data: ArrayBundle, tree: ArrayBundle, splits: ArrayBundle
     return pack({"below": below, "above": above})
 
 
-@udf(outputs=(shared("confusion"), private("predictions")))
+@udf(outputs=(shared("confusion", rows=WHOLE_VIEW), private("predictions")))
 def local_tree_predict(
     data: ArrayBundle, tree: ArrayBundle, y: str, x: list[str], classes: list[str]
 ) -> tuple[ArrayBundle, ArrayBundle]:
@@ -161,6 +171,15 @@ def local_tree_predict(
     confusion = np.bincount(labels * k + predicted, minlength=k * k).reshape(1, k, k)
     names = np.array([classes[p] for p in predicted], dtype=object)
     return pack({"confusion": confusion}), ArrayBundle({"prediction": names})
+
+
+def _require_exact(policy: DisclosurePolicy) -> None:
+    if policy.extremes != "exact":
+        raise UdfInputError(
+            "the decision tree's exact split search shares single rows' values (split boundaries, counts in "
+            f"narrow value ranges); this node's extremes setting is {policy.extremes!r}, and only an operator "
+            'who sets extremes = "exact" allows it'
+        )
 
 
 # ------------------------------------------------------------------------ global UDFs

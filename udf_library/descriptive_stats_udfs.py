@@ -1,11 +1,14 @@
 """Descriptive statistics per variable, per dataset and over all datasets, in one round.
 
-A dataset sits whole on one node, so that node computes its exact statistics
-(quartiles included) and shares one row per dataset. A record with fewer than
-``min_row_count`` values is not reported, and a dataset with fewer rows than that
-is not shared at all. The global node pools the reported records into the
-"all datasets" ones: counts, mean, standard deviation (Chan's update), min and max;
-pooled quartiles are not reported, as in the MIP reference.
+A dataset sits whole on one node, so that node computes its statistics and shares
+one row per dataset. The node's ``DisclosurePolicy`` decides what may be shown: a
+record with fewer than ``min_cell_rows`` values is not reported, a dataset with fewer
+rows than that is not shared at all, a category count under it is suppressed (with the
+next smallest count of the variable when it alone would be, so the total does not give
+it away), and min, max and quartiles are coded as the node's ``extremes`` setting says.
+The global node pools the reported records into the "all datasets" ones: counts, mean,
+standard deviation (Chan's update), min and max; pooled quartiles are not reported, as
+in the MIP reference.
 """
 
 from __future__ import annotations
@@ -16,28 +19,37 @@ import numpy as np
 import numpy.typing as npt
 
 from udf_library._bundle import ArrayBundle
+from udf_library._hints import DATASET_HINT
+from udf_library._policy import DisclosurePolicy
 from udf_library._udf import shared, udf
 
 __all__ = ["ALL_DATASETS", "global_all_datasets", "local_dataset_stats"]
 
 ALL_DATASETS = "all datasets"
 NUMERIC_STATS = ("mean", "std", "min", "q1", "q2", "q3", "max", "m2")
+_CELLS = ("*_num_dtps", "*_num_total", "c*_count_*")
 
 
-@udf(outputs=(shared("variable_based"), shared("model_based")))
+@udf(
+    outputs=(
+        shared("variable_based", rows=_CELLS, label="dataset", hint=DATASET_HINT),
+        shared("model_based", rows=_CELLS, label="dataset", hint=DATASET_HINT),
+    )
+)
 def local_dataset_stats(
     data: ArrayBundle,
     numeric: list[str],
     nominal: list[str],
     levels: dict[str, Any],
-    min_row_count: int,
+    policy: DisclosurePolicy,
 ) -> tuple[ArrayBundle, ArrayBundle]:
     """Per-dataset statistics of each variable: on its own values, and on complete rows.
 
     Columns are ``n<i>_<stat>`` for ``numeric[i]`` and ``c<i>_<stat>`` /
     ``c<i>_count_<j>`` for ``nominal[i]`` and its j-th level; ``<v>_is_reported`` is
-    false (and the statistics zero) where a record has under ``min_row_count`` values.
+    false (and the statistics zero) where a record has under ``min_cell_rows`` values.
     """
+    min_row_count = policy.min_cell_rows
     variables = [*numeric, *nominal]
     complete = np.ones(data.num_rows, dtype=bool)
     for name in variables:
@@ -46,7 +58,7 @@ def local_dataset_stats(
     parts = []
     for rows in (np.ones(data.num_rows, dtype=bool), complete):
         records = [
-            _dataset_row(data, rows & (datasets == name), name, numeric, nominal, levels, min_row_count)
+            _dataset_row(data, rows & (datasets == name), name, numeric, nominal, levels, policy)
             for name in dict.fromkeys(datasets[rows])
             if int(np.sum(rows & (datasets == name))) >= min_row_count
         ]
@@ -89,7 +101,7 @@ def global_all_datasets(
         row[f"{key}_is_reported"] = bool(reported.any())
         row |= _sums(stats, key, reported)
         for j in range(len(levels[name])):
-            row[f"{key}_count_{j}"] = int(stats[f"{key}_count_{j}"][reported].sum())
+            row[f"{key}_count_{j}"] = float(stats[f"{key}_count_{j}"][reported].sum())  # NaN: suppressed
     return ArrayBundle({k: np.array([v], dtype=object if isinstance(v, str) else None) for k, v in row.items()})
 
 
@@ -100,8 +112,9 @@ def _dataset_row(
     numeric: list[str],
     nominal: list[str],
     levels: dict[str, Any],
-    min_row_count: int,
+    policy: DisclosurePolicy,
 ) -> dict[str, Any]:
+    min_row_count = policy.min_cell_rows
     num_total = int(rows.sum())
     row: dict[str, Any] = {"dataset": dataset}
     for i, name in enumerate(numeric):
@@ -114,15 +127,15 @@ def _dataset_row(
             row |= {f"{key}_{s}": np.nan for s in NUMERIC_STATS}
             continue
         mean = float(values.mean())
-        q1, q2, q3 = np.percentile(values, [25.0, 50.0, 75.0])
+        low, q1, q2, q3, high = policy.quantiles(values, [0.0, 0.25, 0.5, 0.75, 1.0])
         row |= {
             f"{key}_mean": mean,
             f"{key}_std": float(values.std(ddof=1)) if len(values) > 1 else np.nan,
-            f"{key}_min": float(values.min()),
-            f"{key}_q1": float(q1),
-            f"{key}_q2": float(q2),
-            f"{key}_q3": float(q3),
-            f"{key}_max": float(values.max()),
+            f"{key}_min": low,
+            f"{key}_q1": q1,
+            f"{key}_q2": q2,
+            f"{key}_q3": q3,
+            f"{key}_max": high,
             f"{key}_m2": float(((values - mean) ** 2).sum()),
         }
     for i, name in enumerate(nominal):
@@ -131,8 +144,9 @@ def _dataset_row(
         key = f"c{i}"
         is_reported = len(present) >= min_row_count and len(present) > 0
         row |= _counts(key, len(present), num_total, is_reported)
-        for j, level in enumerate(levels[name]):
-            row[f"{key}_count_{j}"] = int(np.sum(present == str(level))) if is_reported else 0
+        counts = np.array([float(np.sum(present == str(level))) for level in levels[name]])
+        for j, count in enumerate(policy.suppress_small(counts) if is_reported else np.zeros(len(counts))):
+            row[f"{key}_count_{j}"] = float(count)
     return row
 
 
@@ -165,7 +179,7 @@ def _empty_row(numeric: list[str], nominal: list[str], levels: dict[str, Any]) -
         row |= _counts(f"n{i}", 0, 0, False) | {f"n{i}_{s}": np.nan for s in NUMERIC_STATS}
     for i, name in enumerate(nominal):
         row |= _counts(f"c{i}", 0, 0, False)
-        row |= {f"c{i}_count_{j}": 0 for j in range(len(levels[name]))}
+        row |= {f"c{i}_count_{j}": 0.0 for j in range(len(levels[name]))}
     return row
 
 

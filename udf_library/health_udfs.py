@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from udf_library._bundle import ArrayBundle
-from udf_library._udf import shared, udf
+from udf_library._udf import WHOLE_VIEW, shared, udf
 
 __all__ = ["global_count", "local_ping"]
 
 
-@udf(outputs=(shared("ping"),))
+@udf(outputs=(shared("ping", rows=WHOLE_VIEW),))
 def local_ping(previous: ArrayBundle | None = None) -> ArrayBundle:
     """One row saying this node answered (``previous``, a table shared by the last round, is only received)."""
     return ArrayBundle({"answered": [1]})

@@ -2,8 +2,10 @@
 
 A numeric variable takes two rounds: the pooled range first (so every node bins on
 the same edges), then per-node bin counts. A categorical one takes one round of
-per-level counts. The global node adds the counts and blanks those below the
-privacy threshold.
+per-level counts. The node's ``DisclosurePolicy`` codes the range's ends (so the edges
+are no patient's value) and suppresses bin counts under its cell minimum, with the next
+smallest of the same histogram when one alone would be; values beyond coded ends fall in
+the outer bins. The global node adds the counts; a bin suppressed on any node is null.
 """
 
 from __future__ import annotations
@@ -16,7 +18,11 @@ import numpy.typing as npt
 
 from udf_library._bundle import ArrayBundle
 from udf_library._errors import UdfInputError
+from udf_library._policy import DisclosurePolicy
 from udf_library._udf import shared, udf
+
+_CELLS = ("all_*", "g*_*")
+_BIN_HINT = "a bin holds fewer rows on a node than its minimum"
 
 __all__ = [
     "global_histograms",
@@ -27,14 +33,15 @@ __all__ = [
 ]
 
 
-@udf(outputs=(shared("range"),))
-def local_range(data: ArrayBundle, column: str) -> ArrayBundle:
-    """The node's smallest and largest value of ``column`` and how many values it has."""
+@udf(outputs=(shared("range", rows="n"),))
+def local_range(data: ArrayBundle, column: str, policy: DisclosurePolicy) -> ArrayBundle:
+    """The node's smallest and largest value of ``column``, coded by its policy, and how many values it has."""
     values = data[column].astype(np.float64)
     values = values[~np.isnan(values)]
-    if len(values) == 0:
+    low, high = policy.quantiles(values, [0.0, 1.0])
+    if len(values) == 0 or np.isnan(low) or np.isnan(high):
         return ArrayBundle({"n": [0], "min": [np.inf], "max": [-np.inf]})
-    return ArrayBundle({"n": [len(values)], "min": [values.min()], "max": [values.max()]})
+    return ArrayBundle({"n": [len(values)], "min": [low], "max": [high]})
 
 
 @udf(outputs=(shared("range"),))
@@ -45,7 +52,7 @@ def global_range(ranges: ArrayBundle) -> ArrayBundle:
     return ArrayBundle({"min": [ranges["min"].min()], "max": [ranges["max"].max()]})
 
 
-@udf(outputs=(shared("counts"),))
+@udf(outputs=(shared("counts", rows=_CELLS, hint=_BIN_HINT),))
 def local_numeric_counts(
     data: ArrayBundle,
     column: str,
@@ -53,30 +60,33 @@ def local_numeric_counts(
     low: float,
     high: float,
     group_levels: dict[str, Any],
+    policy: DisclosurePolicy,
 ) -> ArrayBundle:
     """Counts in ``bins`` equal bins over [low, high], overall and per group level (one row).
 
-    ``group_levels`` maps each grouping variable to its levels, in display order.
+    ``group_levels`` maps each grouping variable to its levels, in display order. Values
+    below ``low`` or above ``high`` (the ends are coded) count in the first or last bin.
     """
-    values = data[column].astype(np.float64)
+    values = np.clip(data[column].astype(np.float64), low, high)
 
-    def count(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
+    def count(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
         counts, _ = np.histogram(values[mask], bins=bins, range=(low, high))
-        return counts.astype(np.int64)
+        return policy.suppress_small(counts.astype(np.float64))
 
     return _counts_row(data, count, group_levels)
 
 
-@udf(outputs=(shared("counts"),))
+@udf(outputs=(shared("counts", rows=_CELLS, hint=_BIN_HINT),))
 def local_categorical_counts(
-    data: ArrayBundle, column: str, levels: list[str], group_levels: dict[str, Any]
+    data: ArrayBundle, column: str, levels: list[str], group_levels: dict[str, Any], policy: DisclosurePolicy
 ) -> ArrayBundle:
     """Counts of each of ``levels`` of ``column``, overall and per group level (one row)."""
     values = _as_text(data[column])
 
-    def count(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
+    def count(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
         chosen = values[mask]
-        return np.array([int(np.sum(chosen == level)) for level in levels], dtype=np.int64)
+        counts = np.array([float(np.sum(chosen == level)) for level in levels])
+        return policy.suppress_small(counts)
 
     return _counts_row(data, count, group_levels)
 
@@ -86,11 +96,10 @@ def global_histograms(
     counts: ArrayBundle,
     num_bins: int,
     group_levels: dict[str, Any],
-    min_count: int,
     low: float | None = None,
     high: float | None = None,
 ) -> tuple[ArrayBundle, ArrayBundle]:
-    """Pooled counts, one row per histogram; counts under ``min_count`` become NaN.
+    """Pooled counts, one row per histogram; a bin suppressed on any node is NaN.
 
     Rows: the overall histogram, then each grouping variable's levels in order. Columns
     ``c_0`` ... hold the counts. ``edges`` holds the bin edges of a numeric variable
@@ -105,7 +114,6 @@ def global_histograms(
             levels.append(str(level))
             prefixes.append(f"g{i}_{j}")
     table = np.array([[counts[f"{p}_{k}"].sum() for k in range(num_bins)] for p in prefixes], dtype=np.float64)
-    table[table < min_count] = np.nan
     histograms: dict[str, Any] = {
         "grouping_var": np.array(names, dtype=object),
         "grouping_enum": np.array(levels, dtype=object),
@@ -120,19 +128,19 @@ def global_histograms(
 
 def _counts_row(
     data: ArrayBundle,
-    count: Callable[[npt.NDArray[np.bool_]], npt.NDArray[np.int64]],
+    count: Callable[[npt.NDArray[np.bool_]], npt.NDArray[np.float64]],
     group_levels: dict[str, Any],
 ) -> ArrayBundle:
     """One row of counts: ``all_<k>`` overall and ``g<i>_<j>_<k>`` for level j of group i."""
     everyone = np.ones(data.num_rows, dtype=bool)
-    columns: dict[str, list[int]] = {}
+    columns: dict[str, list[float]] = {}
     for k, value in enumerate(count(everyone)):
-        columns[f"all_{k}"] = [int(value)]
+        columns[f"all_{k}"] = [float(value)]
     for i, (variable, variable_levels) in enumerate(group_levels.items()):
         groups = _as_text(data[variable])
         for j, level in enumerate(variable_levels):
             for k, value in enumerate(count(groups == str(level))):
-                columns[f"g{i}_{j}_{k}"] = [int(value)]
+                columns[f"g{i}_{j}_{k}"] = [float(value)]
     return ArrayBundle(columns)
 
 

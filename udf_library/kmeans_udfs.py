@@ -6,6 +6,7 @@ import numpy as np
 
 from udf_library._bundle import ArrayBundle
 from udf_library._errors import UdfInputError
+from udf_library._hints import CLUSTER_HINT
 from udf_library._udf import shared, udf
 
 __all__ = ["generate_initial_centroids", "global_calc", "local_calc", "local_inertia"]
@@ -30,7 +31,7 @@ def generate_initial_centroids(
     return _centroid_bundle(points, variables)
 
 
-@udf(outputs=(shared("sums"),))
+@udf(outputs=(shared("sums", rows=COUNT, label=CLUSTER, hint=CLUSTER_HINT),))
 def local_calc(data: ArrayBundle, centroids: ArrayBundle, variables: list[str]) -> ArrayBundle:
     """Assign each row to its nearest centroid; return per-cluster counts, sums and SSE."""
     points = data.matrix(variables)
@@ -67,7 +68,7 @@ def global_calc(sums: ArrayBundle, centroids: ArrayBundle, variables: list[str])
     return _centroid_bundle(new, variables), stats
 
 
-@udf(outputs=(shared("inertia"),))
+@udf(outputs=(shared("inertia", rows=COUNT),))
 def local_inertia(data: ArrayBundle, centroids: ArrayBundle, variables: list[str]) -> ArrayBundle:
     """Sum of squared distances from each row to its nearest centroid (one row out)."""
     _, distances = _assign(data.matrix(variables), centroids.matrix(variables))

@@ -16,6 +16,7 @@ from udf_library import _design
 from udf_library._bundle import ArrayBundle
 from udf_library._errors import UdfInputError
 from udf_library._folds import assign_folds
+from udf_library._hints import FOLD_HINT, LEVEL_HINT
 from udf_library._lazy import LazyModule
 from udf_library._udf import shared, udf
 
@@ -39,7 +40,7 @@ NAME = "name"
 FOLD = "fold"
 
 
-@udf(outputs=(shared("counts"),))
+@udf(outputs=(shared("counts", rows="count", label="variable", hint=LEVEL_HINT),))
 def local_levels(data: ArrayBundle, variables: list[str]) -> ArrayBundle:
     """Rows per observed level of each categorical variable (one row per level)."""
     return _design.level_counts(data, variables)
@@ -51,13 +52,15 @@ def global_levels(counts: ArrayBundle) -> ArrayBundle:
     return _design.observed_levels(counts)
 
 
-@udf(outputs=(shared("moments"),))
+@udf(outputs=(shared("moments", rows=("n", "cell_*"), hint=LEVEL_HINT),))
 def local_moments(
     data: ArrayBundle, y: str, categoricals: list[str], numerics: list[str], levels: dict[str, Any]
 ) -> ArrayBundle:
-    """Moments of the design columns (no intercept) and y, as one row."""
+    """Moments of the design columns (no intercept) and y, as one row, with the rows per level."""
     matrix = np.column_stack([_design.design_matrix(data, categoricals, numerics, levels), data.matrix([y])])
-    return _design.moments_row(_design.moments_of(matrix))
+    return ArrayBundle(
+        _design.pack_moments(_design.moments_of(matrix)) | _design.level_cells(data, categoricals, levels)
+    )
 
 
 @udf(outputs=(shared("coefficients"), shared("summary")))
@@ -97,7 +100,7 @@ def global_fit(moments: ArrayBundle, names: list[str]) -> tuple[ArrayBundle, Arr
     return coefficients, summary
 
 
-@udf(outputs=(shared("moments"),))
+@udf(outputs=(shared("moments", rows=("f*_n", "cell_*"), hint=FOLD_HINT),))
 def local_cv_moments(
     data: ArrayBundle,
     y: str,
@@ -113,7 +116,7 @@ def local_cv_moments(
     columns: dict[str, Any] = {}
     for fold in range(n_splits):
         columns |= _design.pack_moments(_design.moments_of(matrix[folds == fold]), f"f{fold}_")
-    return ArrayBundle(columns)
+    return ArrayBundle(columns | _design.level_cells(data, categoricals, levels))
 
 
 @udf(outputs=(shared("models"),))
@@ -137,7 +140,7 @@ def global_cv_fits(moments: ArrayBundle, names: list[str], n_splits: int) -> Arr
     return ArrayBundle(columns)
 
 
-@udf(outputs=(shared("errors"),))
+@udf(outputs=(shared("errors", rows="f*_n", hint=FOLD_HINT),))
 def local_cv_errors(
     data: ArrayBundle,
     models: ArrayBundle,
@@ -159,6 +162,7 @@ def local_cv_errors(
         coefficients = np.array([models[f"b_{j}"][fold] for j in range(p)])
         test = folds == fold
         residuals = target[test] - design[test] @ coefficients
+        columns[f"f{fold}_n"] = [int(test.sum())]
         columns[f"f{fold}_sse"] = [float(residuals @ residuals)]
         columns[f"f{fold}_sae"] = [float(np.abs(residuals).sum())]
     return ArrayBundle(columns)

@@ -14,6 +14,7 @@ from udf_library import _design
 from udf_library._bundle import ArrayBundle
 from udf_library._errors import UdfInputError
 from udf_library._folds import assign_folds
+from udf_library._hints import CLASS_HINT, FOLD_HINT, LEVEL_HINT
 from udf_library._lazy import LazyModule
 from udf_library._udf import shared, udf
 
@@ -42,7 +43,7 @@ ROC_THRESHOLDS = 201
 """Probability thresholds (evenly spaced on [0, 1]) of the ROC curve behind the CV AUC."""
 
 
-@udf(outputs=(shared("counts"),))
+@udf(outputs=(shared("counts", rows="count", label="variable", hint=LEVEL_HINT),))
 def local_levels(data: ArrayBundle, variables: list[str]) -> ArrayBundle:
     """Rows per observed level of each categorical variable (one row per level)."""
     return _design.level_counts(data, variables)
@@ -54,7 +55,7 @@ def global_levels(counts: ArrayBundle) -> ArrayBundle:
     return _design.observed_levels(counts)
 
 
-@udf(outputs=(shared("step"),))
+@udf(outputs=(shared("step", rows=("n", "n_pos", "n_neg", "cell_*"), hint=f"{CLASS_HINT}; or {LEVEL_HINT}"),))
 def local_newton_step(
     data: ArrayBundle,
     y: str,
@@ -66,7 +67,8 @@ def local_newton_step(
 ) -> ArrayBundle:
     """Row count, positives, log-likelihood, gradient and Hessian at ``coefficients`` (one row)."""
     design, target = _design_and_target(data, y, positive_class, categoricals, numerics, levels)
-    return ArrayBundle(_step_sums(design, target, np.asarray(coefficients, dtype=np.float64)))
+    sums = _step_sums(design, target, np.asarray(coefficients, dtype=np.float64))
+    return ArrayBundle(sums | _design.level_cells(data, categoricals, levels))
 
 
 @udf(outputs=(shared("state"),))
@@ -122,7 +124,7 @@ def global_summary(step: ArrayBundle, names: list[str], coefficients: list[float
     return table, summary
 
 
-@udf(outputs=(shared("step"),))
+@udf(outputs=(shared("step", rows=("f*_n", "f*_n_pos", "f*_n_neg"), hint=f"{FOLD_HINT}; or {CLASS_HINT}"),))
 def local_cv_newton_step(
     data: ArrayBundle,
     y: str,
@@ -168,7 +170,7 @@ def global_cv_newton_update(
     return _state_row(new.ravel(), np.abs(new - betas).max(initial=0.0), 0.0)
 
 
-@udf(outputs=(shared("scores"),))
+@udf(outputs=(shared("scores", rows="f*_n", hint=FOLD_HINT),))
 def local_cv_scores(
     data: ArrayBundle,
     y: str,
@@ -196,6 +198,7 @@ def local_cv_scores(
         probability = special.expit(eta)
         is_positive = target[test] == 1.0
         predicted = eta > 0.0
+        columns[f"f{fold}_n"] = [int(test.sum())]
         columns[f"f{fold}_tp"] = [int(np.sum(predicted & is_positive))]
         columns[f"f{fold}_fp"] = [int(np.sum(predicted & ~is_positive))]
         columns[f"f{fold}_tn"] = [int(np.sum(~predicted & ~is_positive))]
@@ -279,6 +282,7 @@ def _step_sums(design: np.ndarray, target: np.ndarray, beta: np.ndarray, prefix:
     columns: dict[str, Any] = {
         f"{prefix}n": [float(len(target))],
         f"{prefix}n_pos": [float(target.sum())],
+        f"{prefix}n_neg": [float(len(target) - target.sum())],
         f"{prefix}ll": [float(target @ eta - np.logaddexp(0.0, eta).sum())],
     }
     for i in range(p):

@@ -21,8 +21,9 @@ import numpy.typing as npt
 from udf_library._bundle import ArrayBundle
 from udf_library._errors import UdfInputError
 from udf_library._folds import assign_folds
+from udf_library._hints import CLASS_HINT, FOLD_HINT
 from udf_library._packing import pack, unpack
-from udf_library._udf import private, shared, udf
+from udf_library._udf import WHOLE_VIEW, private, shared, udf
 
 __all__ = [
     "encode_levels",
@@ -52,7 +53,7 @@ COUNT = "count"
 # --------------------------------------------------------------------------- Gaussian
 
 
-@udf(outputs=(shared("stats"),))
+@udf(outputs=(shared("stats", rows="n_*", hint=CLASS_HINT),))
 def local_gaussian_stats(data: ArrayBundle, y: str, x: list[str], classes: list[str]) -> ArrayBundle:
     """Per-class count, mean and sum of squared deviations: one wide row.
 
@@ -90,7 +91,7 @@ def global_gaussian_model(stats: ArrayBundle, x: list[str], classes: list[str], 
     return ArrayBundle(columns)
 
 
-@udf(outputs=(shared("stats"), private("folds")))
+@udf(outputs=(shared("stats", rows="n_*", hint=f"{CLASS_HINT}; or {FOLD_HINT}"), private("folds")))
 def local_gaussian_fold_stats(
     data: ArrayBundle, y: str, x: list[str], classes: list[str], n_splits: int, seed: int
 ) -> tuple[ArrayBundle, ArrayBundle]:
@@ -151,7 +152,7 @@ def global_gaussian_fold_models(
     return ArrayBundle(columns)
 
 
-@udf(outputs=(shared("confusion"),))
+@udf(outputs=(shared("confusion", rows=WHOLE_VIEW),))  # fold x class cells passed in the stats round
 def local_gaussian_fold_confusion(
     data: ArrayBundle,
     folds: ArrayBundle,
@@ -192,7 +193,7 @@ def gaussian_predict(points: FloatArray, theta: FloatArray, var: FloatArray, log
 # ------------------------------------------------------------------------ categorical
 
 
-@udf(outputs=(shared("counts"),))
+@udf(outputs=(shared("counts", rows=("n_*", "cat*_*"), hint=CLASS_HINT),))
 def local_categorical_counts(
     data: ArrayBundle, y: str, x: list[str], classes: list[str], categories: dict[str, Any]
 ) -> ArrayBundle:
@@ -262,7 +263,7 @@ def global_categorical_model(
     return class_table, ArrayBundle(columns)
 
 
-@udf(outputs=(shared("counts"), private("folds")))
+@udf(outputs=(shared("counts", rows=("n_*", "cat*_*"), hint=f"{CLASS_HINT}; or {FOLD_HINT}"), private("folds")))
 def local_categorical_fold_counts(
     data: ArrayBundle,
     y: str,
@@ -331,7 +332,7 @@ def global_categorical_fold_models(
     return priors, probs
 
 
-@udf(outputs=(shared("confusion"),))
+@udf(outputs=(shared("confusion", rows=WHOLE_VIEW),))  # fold x class cells passed in the counts round
 def local_categorical_fold_confusion(
     data: ArrayBundle,
     folds: ArrayBundle,

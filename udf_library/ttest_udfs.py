@@ -13,6 +13,7 @@ import numpy as np
 
 from udf_library._bundle import ArrayBundle
 from udf_library._errors import UdfInputError
+from udf_library._hints import GROUP_HINT
 from udf_library._lazy import LazyModule
 from udf_library._moments import moments, pool_moments
 from udf_library._udf import shared, udf
@@ -36,14 +37,14 @@ CONFIDENCE_LEVEL = 0.95
 """The MIP reference reports 95% intervals whatever ``alpha`` is (R's default conf.level)."""
 
 
-@udf(outputs=(shared("moments"),))
+@udf(outputs=(shared("moments", rows="n"),))
 def local_moments(data: ArrayBundle, column: str) -> ArrayBundle:
     """Count, mean and M2 of one numeric column: all a one-sample test needs."""
     n, mean, m2 = moments(data[column].astype(np.float64))
     return ArrayBundle({"n": [n], "mean": [mean], "m2": [m2]})
 
 
-@udf(outputs=(shared("moments"),))
+@udf(outputs=(shared("moments", rows=("a_n", "b_n", "d_n")),))
 def local_paired_moments(data: ArrayBundle, first: str, second: str) -> ArrayBundle:
     """Moments of ``first``, ``second`` and ``first - second`` over the node's paired rows."""
     a = data[first].astype(np.float64)
@@ -55,7 +56,7 @@ def local_paired_moments(data: ArrayBundle, first: str, second: str) -> ArrayBun
     return ArrayBundle(columns)
 
 
-@udf(outputs=(shared("moments"),))
+@udf(outputs=(shared("moments", rows=("a_n", "b_n"), hint=GROUP_HINT),))
 def local_group_moments(data: ArrayBundle, column: str, group_column: str, group_a: str, group_b: str) -> ArrayBundle:
     """Moments of ``column`` within group A and within group B of ``group_column``."""
     values = data[column].astype(np.float64)

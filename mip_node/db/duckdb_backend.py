@@ -45,8 +45,9 @@ class DuckDBDatabase(Database):
     """A node's tables in one DuckDB file; one cursor per call, so threads never share one."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._connection = duckdb.connect(str(path))
+        path.chmod(0o600)  # patient rows: the node's user only, whatever the umask
         self._lock = threading.Lock()  # serializes catalogue changes that check-then-write
         with self._cursor() as cur:
             cur.execute(_SCHEMA)

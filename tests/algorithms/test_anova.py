@@ -11,6 +11,7 @@ import statsmodels.formula.api as smf
 from algorithm_flows import Variable
 from algorithm_flows.anova_flow import AnovaFlow
 from algorithm_flows.testing import run_flow
+from tests.helpers.reference import REFERENCE_DISCLOSURE
 from udf_library import ArrayBundle
 
 TOL = {"rtol": 1e-6, "atol": 1e-9}
@@ -58,7 +59,15 @@ def test_matches_statsmodels_anova_lm(sstype: int) -> None:
     }
 
     # Act
-    result = run_flow(AnovaFlow, parts, VARIABLES, y=("score",), x=("drug", "sex"), parameters={"sstype": sstype})
+    result = run_flow(
+        AnovaFlow,
+        parts,
+        VARIABLES,
+        y=("score",),
+        x=("drug", "sex"),
+        parameters={"sstype": sstype},
+        **REFERENCE_DISCLOSURE,
+    )
 
     # Assert
     for theirs, ours in names.items():
@@ -79,7 +88,9 @@ def test_empty_cell_counts_no_interaction_degree_of_freedom() -> None:
     main_effects = sm.stats.anova_lm(fit, typ=1)
 
     # Act
-    result = run_flow(AnovaFlow, parts, VARIABLES, y=("score",), x=("drug", "sex"), parameters={"sstype": 1})
+    result = run_flow(
+        AnovaFlow, parts, VARIABLES, y=("score",), x=("drug", "sex"), parameters={"sstype": 1}, **REFERENCE_DISCLOSURE
+    )
 
     # Assert
     assert result["df"]["drug:sex"] == 1
@@ -95,7 +106,7 @@ def test_node_below_min_rows_is_left_out() -> None:
     )
 
     # Act
-    result = run_flow(AnovaFlow, parts, VARIABLES, y=("score",), x=("drug", "sex"))
+    result = run_flow(AnovaFlow, parts, VARIABLES, y=("score",), x=("drug", "sex"), **REFERENCE_DISCLOSURE)
 
     # Assert
     np.testing.assert_allclose(result["sum_sq"]["Residuals"], table.loc["Residual", "sum_sq"], **TOL)

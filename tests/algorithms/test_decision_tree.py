@@ -16,9 +16,10 @@ import pytest
 from sklearn.metrics import confusion_matrix
 from sklearn.tree import DecisionTreeClassifier
 
-from algorithm_flows import InputData, Variable, parse_params
+from algorithm_flows import AlgorithmError, InputData, Variable, parse_params
 from algorithm_flows.decision_tree_flow import DecisionTreeFlow
 from algorithm_flows.testing import InMemoryRuntime, run_flow
+from tests.helpers.reference import REFERENCE_DISCLOSURE
 from udf_library import ArrayBundle
 from udf_library.decision_tree_udfs import (
     float_to_key,
@@ -131,7 +132,9 @@ def test_tree_equals_sklearn(params: dict[str, Any]) -> None:
     expected = sklearn_tree(points, labels, params)
     assert_no_ties(expected, points, labels)
     # Act
-    result = run_flow(DecisionTreeFlow, parts, VARIABLES, y=("label",), x=FEATURES, parameters=params)
+    result = run_flow(
+        DecisionTreeFlow, parts, VARIABLES, y=("label",), x=FEATURES, parameters=params, **REFERENCE_DISCLOSURE
+    )
     # Assert
     assert_same_tree(result, expected)
 
@@ -142,12 +145,29 @@ def test_tree_predictions_and_training_metrics_equal_sklearn() -> None:
     points, labels = pooled(parts)
     expected = sklearn_tree(points, labels, {"max_depth": 4})
     # Act
-    result = run_flow(DecisionTreeFlow, parts, VARIABLES, y=("label",), x=FEATURES, parameters={"max_depth": 4})
+    result = run_flow(
+        DecisionTreeFlow,
+        parts,
+        VARIABLES,
+        y=("label",),
+        x=FEATURES,
+        parameters={"max_depth": 4},
+        **REFERENCE_DISCLOSURE,
+    )
     # Assert
     predicted = expected.predict(points)
     np.testing.assert_array_equal(predict(result, points), predicted)
     assert result["training"]["confusion_matrix"] == confusion_matrix(labels, predicted).tolist()
     assert result["training"]["accuracy"] == pytest.approx(np.mean(predicted == labels))
+
+
+def test_tree_is_refused_unless_the_nodes_allow_exact_values() -> None:
+    # Arrange
+    parts = make_partitions((60, 50, 70), seed=2)
+
+    # Act / Assert
+    with pytest.raises(AlgorithmError, match='extremes = "exact"'):
+        run_flow(DecisionTreeFlow, parts, VARIABLES, y=("label",), x=FEATURES, parameters={"max_depth": 3})
 
 
 def test_tree_keeps_per_row_predictions_on_the_nodes() -> None:
@@ -161,6 +181,7 @@ def test_tree_keeps_per_row_predictions_on_the_nodes() -> None:
         {n: b.select(columns) for n, b in parts.items()},
         InputData("test:1", ("ds0", "ds1", "ds2"), ("label",), FEATURES),
         VARIABLES,
+        extremes="exact",
     )
     # Act
     result = asyncio.run(DecisionTreeFlow().run(rt, params))
@@ -178,7 +199,15 @@ def test_tree_handles_negative_and_large_values() -> None:
     expected = sklearn_tree(points, labels, {"max_depth": 3})
     assert_no_ties(expected, points, labels)
     # Act
-    result = run_flow(DecisionTreeFlow, parts, VARIABLES, y=("label",), x=FEATURES, parameters={"max_depth": 3})
+    result = run_flow(
+        DecisionTreeFlow,
+        parts,
+        VARIABLES,
+        y=("label",),
+        x=FEATURES,
+        parameters={"max_depth": 3},
+        **REFERENCE_DISCLOSURE,
+    )
     # Assert
     assert_same_tree(result, expected)
 
@@ -191,7 +220,15 @@ def test_tree_leaves_out_a_node_below_min_rows() -> None:
     expected = sklearn_tree(points, labels, {"max_depth": 3})
     assert_no_ties(expected, points, labels)
     # Act
-    result = run_flow(DecisionTreeFlow, parts, VARIABLES, y=("label",), x=FEATURES, parameters={"max_depth": 3})
+    result = run_flow(
+        DecisionTreeFlow,
+        parts,
+        VARIABLES,
+        y=("label",),
+        x=FEATURES,
+        parameters={"max_depth": 3},
+        **REFERENCE_DISCLOSURE,
+    )
     # Assert
     assert result["n_obs"] == len(labels)
     assert_same_tree(result, expected)
@@ -206,7 +243,15 @@ def test_tree_handles_a_class_missing_on_one_node() -> None:
     expected = sklearn_tree(points, labels, {"max_depth": 3})
     assert_no_ties(expected, points, labels)
     # Act
-    result = run_flow(DecisionTreeFlow, parts, VARIABLES, y=("label",), x=FEATURES, parameters={"max_depth": 3})
+    result = run_flow(
+        DecisionTreeFlow,
+        parts,
+        VARIABLES,
+        y=("label",),
+        x=FEATURES,
+        parameters={"max_depth": 3},
+        **REFERENCE_DISCLOSURE,
+    )
     # Assert
     assert_same_tree(result, expected)
 
@@ -218,7 +263,7 @@ def test_tree_of_a_single_class_is_one_leaf() -> None:
         n: ArrayBundle(dict(b) | {"label": np.array(["mid"] * b.num_rows, dtype=object)}) for n, b in parts.items()
     }
     # Act
-    result = run_flow(DecisionTreeFlow, parts, VARIABLES, y=("label",), x=FEATURES)
+    result = run_flow(DecisionTreeFlow, parts, VARIABLES, y=("label",), x=FEATURES, **REFERENCE_DISCLOSURE)
     # Assert
     assert result["tree"]["children_left"] == [-1]
     assert result["tree"]["class_counts"] == [[90]]

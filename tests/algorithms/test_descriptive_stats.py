@@ -10,6 +10,7 @@ import pandas as pd
 from algorithm_flows import Variable
 from algorithm_flows.descriptive_stats_flow import DescriptiveStatsFlow
 from algorithm_flows.testing import run_flow
+from tests.helpers.reference import REFERENCE_DISCLOSURE
 from udf_library import ArrayBundle
 
 TOL = {"rtol": 1e-6, "atol": 1e-9}
@@ -60,7 +61,7 @@ def test_per_dataset_numeric_matches_pandas_describe() -> None:
     frame = pooled(parts)
 
     # Act
-    result = run_flow(DescriptiveStatsFlow, parts, VARIABLES, y=("age", "group"))
+    result = run_flow(DescriptiveStatsFlow, parts, VARIABLES, y=("age", "group"), **REFERENCE_DISCLOSURE)
 
     # Assert
     for dataset, rows in frame.groupby("dataset"):
@@ -84,7 +85,7 @@ def test_all_datasets_pools_every_value() -> None:
     frame = pooled(parts)
 
     # Act
-    result = run_flow(DescriptiveStatsFlow, parts, VARIABLES, y=("age",), x=("group",))
+    result = run_flow(DescriptiveStatsFlow, parts, VARIABLES, y=("age",), x=("group",), **REFERENCE_DISCLOSURE)
 
     # Assert
     got = record(result["variable_based"], "age", "all datasets")

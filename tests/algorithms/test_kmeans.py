@@ -10,6 +10,7 @@ import pytest
 from algorithm_flows import AlgorithmError, Variable
 from algorithm_flows.kmeans_flow import KMeansFlow
 from algorithm_flows.testing import run_flow
+from tests.helpers.reference import REFERENCE_DISCLOSURE
 from udf_library import ArrayBundle, UdfInputError
 from udf_library.kmeans_udfs import (
     generate_initial_centroids,
@@ -76,7 +77,7 @@ def test_kmeans_equals_central_lloyd() -> None:
     params = {"numOfClusters": 3, "numOfIterations": 25, "seed": 3}
     expected = lloyd(pooled(parts), params)
     # Act
-    result = run_flow(KMeansFlow, parts, VARIABLES, y=NAMES, parameters=params)
+    result = run_flow(KMeansFlow, parts, VARIABLES, y=NAMES, parameters=params, **REFERENCE_DISCLOSURE)
     # Assert
     np.testing.assert_allclose(result["centroids"], expected["centroids"], rtol=1e-9, atol=1e-9)
     assert result["iterations"] == 25

@@ -12,6 +12,7 @@ import statsmodels.api as sm
 from algorithm_flows import AlgorithmError, Variable
 from algorithm_flows.linear_regression_flow import LinearRegressionFlow
 from algorithm_flows.testing import run_flow
+from tests.helpers.reference import REFERENCE_DISCLOSURE
 from udf_library import ArrayBundle
 
 RTOL = 1e-8
@@ -160,7 +161,7 @@ def test_shared_tables_are_aggregates_only() -> None:
     parts = make_partitions([10, 30, 30])
 
     # act
-    result = run_flow(LinearRegressionFlow, parts, VARIABLES, y=("y",), x=("x1", "x2", "group"))
+    result = run_flow(LinearRegressionFlow, parts, VARIABLES, y=("y",), x=("x1", "x2", "group"), **REFERENCE_DISCLOSURE)
 
     # assert: run_flow raises PrivacyViolationError if a shared table had row-level shape
     assert result["n_obs"] == 70

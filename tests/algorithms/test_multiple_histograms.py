@@ -1,4 +1,8 @@
-"""Histograms over 3 synthetic nodes == numpy on the pooled rows, small counts blanked."""
+"""Histograms over 3 synthetic nodes == numpy on the pooled rows, with each node's small bins suppressed.
+
+A node shows a bin count of 1..min_cell_rows-1 as null (and, when it is the only one of
+its histogram, the next smallest too); a pooled bin is null when any node suppressed it.
+"""
 
 from __future__ import annotations
 
@@ -36,47 +40,76 @@ def pooled(parts: dict[str, ArrayBundle], column: str) -> np.ndarray:
     return np.concatenate([p[column] for p in parts.values()])
 
 
-def blank(counts: np.ndarray, threshold: int) -> list[int | None]:
-    return [int(c) if c >= threshold else None for c in counts]
+def blank(per_node: list[np.ndarray], threshold: int) -> list[int | None]:
+    """Pooled counts of ``per_node`` bin counts after each node's suppression."""
+    hidden = np.zeros(len(per_node[0]), dtype=bool)
+    for counts in per_node:
+        small = (counts > 0) & (counts < threshold)
+        if small.sum() == 1 and np.any(~small & (counts > 0)):
+            rest = np.where(~small & (counts > 0), counts, np.inf)
+            small[np.argmin(rest)] = True
+        hidden |= small
+    total = np.sum(per_node, axis=0)
+    return [None if h else int(c) for h, c in zip(hidden, total, strict=True)]
+
+
+def node_histograms(parts: dict[str, ArrayBundle], edges: np.ndarray, pick: str = "", level: str = "") -> list:
+    chosen = [p["volume"] if not pick else p["volume"][p[pick] == level] for p in parts.values()]
+    return [np.histogram(np.clip(v, edges[0], edges[-1]), bins=edges)[0] for v in chosen]
+
+
+EXACT_EXTREMES = {"extremes": "exact"}
 
 
 def test_numeric_histogram_matches_numpy_with_small_counts_blanked() -> None:
     # Arrange
     parts = partitions((300, 400, 500))
-    expected, edges = np.histogram(pooled(parts, "volume"), bins=12)
+    _, edges = np.histogram(pooled(parts, "volume"), bins=12)
 
     # Act
-    result = run_flow(MultipleHistogramsFlow, parts, VARIABLES, y=("volume",), parameters={"bins": 12})
+    result = run_flow(
+        MultipleHistogramsFlow, parts, VARIABLES, y=("volume",), parameters={"bins": 12}, **EXACT_EXTREMES
+    )
 
     # Assert
     [overall] = result["histogram"]
     np.testing.assert_allclose(overall["bins"], edges, rtol=1e-12)
-    assert overall["counts"] == blank(expected, 10)
+    assert overall["counts"] == blank(node_histograms(parts, edges), 10)
     assert None in overall["counts"]  # the tails hold fewer than 10 rows
+
+
+def test_default_edges_are_coded_and_every_row_is_counted() -> None:
+    # Arrange
+    parts = partitions((300, 400, 500))
+    volume = pooled(parts, "volume")
+
+    # Act
+    result = run_flow(MultipleHistogramsFlow, parts, VARIABLES, y=("volume",), parameters={"bins": 4})
+
+    # Assert
+    [overall] = result["histogram"]
+    assert overall["bins"][0] > volume.min()
+    assert overall["bins"][-1] < volume.max()
+    assert not set(overall["bins"]) & set(volume.tolist())
+    assert sum(overall["counts"]) == len(volume)
 
 
 def test_grouped_histograms_follow_the_level_order() -> None:
     # Arrange
     parts = partitions((300, 400, 500))
-    volume, group = pooled(parts, "volume"), pooled(parts, "group")
+    volume = pooled(parts, "volume")
     _, edges = np.histogram(volume, bins=8)
 
     # Act
     result = run_flow(
-        MultipleHistogramsFlow,
-        parts,
-        VARIABLES,
-        y=("volume",),
-        x=("group",),
-        parameters={"bins": 8},
+        MultipleHistogramsFlow, parts, VARIABLES, y=("volume",), x=("group",), parameters={"bins": 8}, **EXACT_EXTREMES
     )
 
     # Assert
     grouped = result["histogram"][1:]
     assert [(h["grouping_var"], h["grouping_enum"]) for h in grouped] == [("group", g) for g in "abc"]
     for h in grouped:
-        counts, _ = np.histogram(volume[group == h["grouping_enum"]], bins=edges)
-        assert h["counts"] == blank(counts, 10)
+        assert h["counts"] == blank(node_histograms(parts, edges, "group", h["grouping_enum"]), 10)
 
 
 def test_categorical_histogram_counts_levels() -> None:
@@ -85,38 +118,42 @@ def test_categorical_histogram_counts_levels() -> None:
     group, sex = pooled(parts, "group"), pooled(parts, "sex")
 
     # Act
-    result = run_flow(MultipleHistogramsFlow, parts, VARIABLES, y=("group",), x=("sex",))
+    result = run_flow(MultipleHistogramsFlow, parts, VARIABLES, y=("group",), x=("sex",), min_cell_rows=1)
 
     # Assert
     overall, *by_sex = result["histogram"]
     assert overall["bins"] == ["a", "b", "c"]
-    assert overall["counts"] == blank(np.array([np.sum(group == g) for g in "abc"]), 10)
+    assert overall["counts"] == [int(np.sum(group == g)) for g in "abc"]
     for h in by_sex:
         chosen = group[sex == h["grouping_enum"]]
-        assert h["counts"] == blank(np.array([np.sum(chosen == g) for g in "abc"]), 10)
+        assert h["counts"] == [int(np.sum(chosen == g)) for g in "abc"]
 
 
 def test_threshold_follows_the_runtime_min_rows() -> None:
     # Arrange
     parts = partitions((300, 400, 500))
-    expected, _ = np.histogram(pooled(parts, "volume"), bins=30)
+    _, edges = np.histogram(pooled(parts, "volume"), bins=30)
 
     # Act
-    result = run_flow(MultipleHistogramsFlow, parts, VARIABLES, y=("volume",), parameters={"bins": 30}, min_rows=1)
+    result = run_flow(
+        MultipleHistogramsFlow, parts, VARIABLES, y=("volume",), parameters={"bins": 30}, min_rows=4, **EXACT_EXTREMES
+    )
 
     # Assert
-    assert result["histogram"][0]["counts"] == blank(expected, 1)
+    assert result["histogram"][0]["counts"] == blank(node_histograms(parts, edges), 4)
 
 
 def test_node_below_min_rows_is_left_out() -> None:
     # Arrange
     parts = partitions((300, 400, 8))
-    kept = np.concatenate([parts["local0"]["volume"], parts["local1"]["volume"]])
-    expected, edges = np.histogram(kept, bins=10)
+    kept = {n: parts[n] for n in ("local0", "local1")}
+    _, edges = np.histogram(np.concatenate([p["volume"] for p in kept.values()]), bins=10)
 
     # Act
-    result = run_flow(MultipleHistogramsFlow, parts, VARIABLES, y=("volume",), parameters={"bins": 10})
+    result = run_flow(
+        MultipleHistogramsFlow, parts, VARIABLES, y=("volume",), parameters={"bins": 10}, **EXACT_EXTREMES
+    )
 
     # Assert
     np.testing.assert_allclose(result["histogram"][0]["bins"], edges, rtol=1e-12)
-    assert result["histogram"][0]["counts"] == blank(expected, 10)
+    assert result["histogram"][0]["counts"] == blank(node_histograms(kept, edges), 10)

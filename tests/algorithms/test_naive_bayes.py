@@ -15,6 +15,7 @@ from algorithm_flows.naive_bayes_categorical_fit_flow import CategoricalNBFitFlo
 from algorithm_flows.naive_bayes_gaussian_cv_flow import GaussianNBCVFlow
 from algorithm_flows.naive_bayes_gaussian_fit_flow import GaussianNBFitFlow
 from algorithm_flows.testing import run_flow
+from tests.helpers.reference import REFERENCE_DISCLOSURE
 from udf_library import ArrayBundle, assign_folds
 
 CLASSES = ("setosa", "versicolor", "virginica", "unseen")  # "unseen" never occurs
@@ -74,7 +75,7 @@ def test_gaussian_fit_equals_sklearn_on_pooled_rows() -> None:
     rows = pooled(parts, ("species", *NUMERIC))
     expected = GaussianNB().fit(rows.matrix(list(NUMERIC)), rows["species"])
     # Act
-    result = run_flow(GaussianNBFitFlow, parts, VARIABLES, y=("species",), x=NUMERIC)
+    result = run_flow(GaussianNBFitFlow, parts, VARIABLES, y=("species",), x=NUMERIC, **REFERENCE_DISCLOSURE)
     # Assert
     assert result["classes"] == list(expected.classes_)
     assert result["class_count"] == expected.class_count_.tolist()
@@ -96,6 +97,7 @@ def test_gaussian_fit_applies_var_smoothing_like_sklearn() -> None:
         y=("species",),
         x=NUMERIC,
         parameters={"var_smoothing": 0.05},
+        **REFERENCE_DISCLOSURE,
     )
     # Assert
     np.testing.assert_allclose(result["var"], expected.var_, rtol=1e-12)
@@ -108,7 +110,7 @@ def test_gaussian_fit_leaves_out_a_node_below_min_rows() -> None:
     rows = pooled(kept, ("species", *NUMERIC))
     expected = GaussianNB().fit(rows.matrix(list(NUMERIC)), rows["species"])
     # Act
-    result = run_flow(GaussianNBFitFlow, parts, VARIABLES, y=("species",), x=NUMERIC)
+    result = run_flow(GaussianNBFitFlow, parts, VARIABLES, y=("species",), x=NUMERIC, **REFERENCE_DISCLOSURE)
     # Assert
     assert result["n_obs"] == rows.num_rows
     np.testing.assert_allclose(result["theta"], expected.theta_, rtol=1e-12)
@@ -123,7 +125,7 @@ def test_gaussian_fit_handles_a_class_missing_on_one_node() -> None:
     rows = pooled(parts, ("species", *NUMERIC))
     expected = GaussianNB().fit(rows.matrix(list(NUMERIC)), rows["species"])
     # Act
-    result = run_flow(GaussianNBFitFlow, parts, VARIABLES, y=("species",), x=NUMERIC)
+    result = run_flow(GaussianNBFitFlow, parts, VARIABLES, y=("species",), x=NUMERIC, **REFERENCE_DISCLOSURE)
     # Assert
     assert result["class_count"] == expected.class_count_.tolist()
     np.testing.assert_allclose(result["var"], expected.var_, rtol=1e-12)
@@ -137,7 +139,7 @@ def test_gaussian_fit_rejects_a_class_outside_the_enumerations() -> None:
     parts["local3"] = ArrayBundle(bad)
     # Act / Assert
     with pytest.raises(AlgorithmError, match="outside its enumerations"):
-        run_flow(GaussianNBFitFlow, parts, VARIABLES, y=("species",), x=NUMERIC)
+        run_flow(GaussianNBFitFlow, parts, VARIABLES, y=("species",), x=NUMERIC, **REFERENCE_DISCLOSURE)
 
 
 # -------------------------------------------------------------------------- categorical
@@ -150,7 +152,7 @@ def test_categorical_fit_equals_sklearn_on_pooled_rows() -> None:
     features = np.column_stack([encode(rows["color"], COLORS), encode(rows["size"], SIZES)])
     expected = CategoricalNB().fit(features, rows["species"])
     # Act
-    result = run_flow(CategoricalNBFitFlow, parts, VARIABLES, y=("species",), x=CATEGORICAL)
+    result = run_flow(CategoricalNBFitFlow, parts, VARIABLES, y=("species",), x=CATEGORICAL, **REFERENCE_DISCLOSURE)
     # Assert
     assert result["classes"] == list(expected.classes_)
     assert result["class_count"] == expected.class_count_.astype(int).tolist()
@@ -176,6 +178,7 @@ def test_categorical_fit_counts_a_level_missing_on_one_node() -> None:
         y=("species",),
         x=CATEGORICAL,
         parameters={"alpha": 0.5},
+        **REFERENCE_DISCLOSURE,
     )
     # Assert
     assert result["category_count"] == [c.astype(int).tolist() for c in expected.category_count_]
@@ -187,7 +190,7 @@ def test_categorical_fit_keeps_categories_up_to_the_highest_observed() -> None:
     # Arrange: sorted colors are blue, green, red, violet; violet never occurs.
     parts = make_partitions((40, 40, 40), seed=8)
     # Act
-    result = run_flow(CategoricalNBFitFlow, parts, VARIABLES, y=("species",), x=CATEGORICAL)
+    result = run_flow(CategoricalNBFitFlow, parts, VARIABLES, y=("species",), x=CATEGORICAL, **REFERENCE_DISCLOSURE)
     # Assert
     assert result["categories"] == [["blue", "green", "red"], ["L", "M", "S"]]
 
@@ -252,6 +255,7 @@ def test_gaussian_cv_equals_sklearn_fold_by_fold() -> None:
         y=("species",),
         x=NUMERIC,
         parameters={"n_splits": 4, "seed": 9},
+        **REFERENCE_DISCLOSURE,
     )
     # Assert
     assert_cv_matches(result, labels, predicted, folds, 4)
@@ -277,6 +281,7 @@ def test_categorical_cv_equals_sklearn_fold_by_fold() -> None:
         y=("species",),
         x=CATEGORICAL,
         parameters={"n_splits": 3, "seed": 4},
+        **REFERENCE_DISCLOSURE,
     )
     # Assert
     assert_cv_matches(result, labels, predicted, folds, 3)
@@ -294,4 +299,5 @@ def test_cv_rejects_a_single_split() -> None:
             y=("species",),
             x=NUMERIC,
             parameters={"n_splits": 1},
+            **REFERENCE_DISCLOSURE,
         )

@@ -28,6 +28,7 @@ from tests.helpers.mip_data import (
     reference_cases,
     require_shared,
 )
+from tests.helpers.reference import REFERENCE_DISCLOSURE
 
 pytestmark = pytest.mark.shared_data
 
@@ -55,7 +56,9 @@ def run_case(flow: type[AlgorithmFlow[Any]], case: dict[str, Any]) -> dict[str, 
     assert inputdata["filters"] is None
     y, x = tuple(inputdata["y"]), tuple(inputdata["x"])
     parts = partitions_for(rows, variables, inputdata["datasets"], [*y, *x])
-    return run_flow(flow, parts, variables, y=y, x=x, parameters=case["input"]["parameters"] or None)
+    return run_flow(
+        flow, parts, variables, y=y, x=x, parameters=case["input"]["parameters"] or None, **REFERENCE_DISCLOSURE
+    )
 
 
 def case_id(case: dict[str, Any]) -> str:

@@ -31,7 +31,7 @@ from tests.helpers.mip_data import (
     reference_cases,
     require_shared,
 )
-from tests.helpers.reference import compare_reference
+from tests.helpers.reference import REFERENCE_DISCLOSURE, compare_reference
 
 ALGORITHMS = [
     "linear_regression",
@@ -72,7 +72,9 @@ def test_reference_case(algorithm: str, index: int) -> None:
     expected = case["output"]
 
     # act
-    result = run_flow(flow, parts, variables, y=y, x=x, parameters=case["input"].get("parameters") or {})
+    result = run_flow(
+        flow, parts, variables, y=y, x=x, parameters=case["input"].get("parameters") or {}, **REFERENCE_DISCLOSURE
+    )
 
     # assert
     problems = compare_reference(algorithm, expected, result)

@@ -33,7 +33,7 @@ from tests.helpers.mip_data import (
     reference_cases,
     require_shared,
 )
-from tests.helpers.reference import compare_reference
+from tests.helpers.reference import REFERENCE_DISCLOSURE, compare_reference
 
 FLOWS: dict[str, tuple[type[AlgorithmFlow[Any]], int]] = {
     "descriptive_stats": (DescriptiveStatsFlow, 10),
@@ -78,6 +78,7 @@ def _run_case(algorithm: str, case: dict[str, Any]) -> dict[str, Any]:
         x=x,
         parameters=case["input"].get("parameters") or {},
         min_rows=min_rows,
+        **REFERENCE_DISCLOSURE,
     )
 
 

@@ -13,12 +13,15 @@ from mip_controller.client import Controller
 from mip_controller.demo_data import write_demo_federation
 from mip_controller.federation import LocalFederation
 
+PROBE_SETTINGS: dict[str, object] = {"extra_udf_packages": ["tests.udf_probes"]}
+"""Lets test nodes run the misbehaving UDFs of ``tests/udf_probes`` besides the library."""
+
 
 @pytest.fixture(scope="session")
 def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFederation]:
     workdir = tmp_path_factory.mktemp("federation")
     folders = write_demo_federation(workdir / "data", num_locals=3, rows_per_dataset=200, seed=11)
-    federation = LocalFederation(workdir, [[f] for f in folders])
+    federation = LocalFederation(workdir, [[f] for f in folders], node_settings=PROBE_SETTINGS)
     federation.start()
     try:
         yield federation

@@ -10,13 +10,14 @@ import pytest
 from mip_common.errors import DeadlineError, InternalError
 from mip_controller.federation import LocalFederation
 from mip_controller.node_client import NodeClient
+from tests.integration.conftest import PROBE_SETTINGS
 
 EXPERIMENT = "limits"
 
 
 @pytest.fixture(scope="module")
 def sandboxed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFederation]:
-    settings = {"udf_isolation": "process", "udf_timeout_s": 4.0, "udf_memory_bytes": 64 * 2**20}
+    settings = {"udf_isolation": "process", "udf_timeout_s": 4.0, "udf_memory_bytes": 64 * 2**20} | PROBE_SETTINGS
     federation = LocalFederation(tmp_path_factory.mktemp("limits"), [[]], node_settings=settings)
     with federation:
         yield federation

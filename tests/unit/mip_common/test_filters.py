@@ -20,13 +20,17 @@ from mip_common.filters import (
     filter_problems,
 )
 
+HOSTILE = ("x' OR '1'='1", "'; DROP TABLE rows; --", 'apple" OR "1"="1', "apple\x00")
 VARIABLES = {
     "row_no": FilterVariable("row_no", "int"),
     "dataset": FilterVariable("dataset", "text", True, ("d1", "d2", "d3")),
     "age": FilterVariable("age", "int"),
     "score": FilterVariable("score", "real"),
     "gender": FilterVariable("gender", "text", True, ("F", "M")),
-    "note": FilterVariable("note", "text"),
+    "note": FilterVariable(
+        "note", "text", True, ("apple", "banana", "cherry", "date", "elder", "fig", "grape", *HOSTILE)
+    ),
+    "subject": FilterVariable("subject", "text"),
     "grade": FilterVariable("grade", "int", True, ("1", "2", "3")),
 }
 _N = None
@@ -131,7 +135,7 @@ OPERATOR_CASES = [
     ("gender", "is_not_null", None),
     ("note", "less", "cherry"),
     ("note", "greater_or_equal", "date"),
-    ("note", "between", ["b", "e"]),
+    ("note", "between", ["banana", "elder"]),
     ("note", "not_equal", "apple"),
     ("grade", "equal", 2),
     ("grade", "not_in", [1, 3]),
@@ -375,10 +379,7 @@ def test_a_hostile_variable_code_in_the_data_model_is_never_quoted_into_sql() ->
     assert "must match" in problems[0]
 
 
-@pytest.mark.parametrize(
-    "hostile",
-    ["x' OR '1'='1", "'; DROP TABLE rows; --", 'apple" OR "1"="1', "apple\x00"],
-)
+@pytest.mark.parametrize("hostile", HOSTILE)
 def test_a_hostile_value_is_bound_not_spliced(con: duckdb.DuckDBPyConnection, hostile: str) -> None:
     # Arrange
     before = row_count(con)
@@ -415,6 +416,21 @@ def test_a_hostile_table_name_is_refused(table: str) -> None:
     # Act / Assert
     with pytest.raises(InvalidRequestError, match="table name"):
         compile_selection(table, VARIABLES, ["d1"], ["age"], None, keep_missing=True)
+
+
+def test_an_identifying_variable_cannot_be_filtered_on() -> None:
+    # Act
+    problems = filter_problems(group("AND", rule("subject", "not_equal", "s42")), VARIABLES)
+
+    # Assert
+    assert len(problems) == 1
+    assert "identifies people" in problems[0]
+
+
+def test_an_identifying_variable_cannot_be_selected() -> None:
+    # Act / Assert
+    with pytest.raises(InvalidRequestError, match="identifies people"):
+        compile_selection("rows", VARIABLES, ["d1"], ["subject"], None, keep_missing=True)
 
 
 def test_a_hostile_column_is_refused() -> None:

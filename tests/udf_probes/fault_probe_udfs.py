@@ -11,8 +11,7 @@ import time
 
 import numpy as np
 
-from udf_library._bundle import ArrayBundle
-from udf_library._udf import shared, udf
+from udf_library import ArrayBundle, shared, udf
 
 __all__ = ["allocate_forever", "raise_error", "sleep_forever"]
 
