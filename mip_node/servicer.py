@@ -91,6 +91,7 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
         header = first.header
         prefix = experiment_table_prefix(header.experiment_id)
         if not header.table_name.startswith(prefix):
+            await _drain(request_iterator)  # a client still sending would see INTERNAL, not this status
             raise InvalidRequestError(
                 f"table name {header.table_name[:80]!r} must start with {prefix!r}, the prefix of experiment "
                 f"{header.experiment_id!r}'s tables; other names (primary data, the node's own tables) are reserved"
@@ -124,12 +125,15 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
         before it fills the node's memory.
         """
         limit = min(self._config.max_table_bytes, self._config.max_experiment_bytes - self._experiment_bytes(meta))
-        batches, received = [], 0
+        batches: list[pa.RecordBatch] = []
+        received = 0
         async for message in request_iterator:
             if message.WhichOneof("payload") != "arrow_batch":
                 raise InvalidRequestError("only the first CreateTable message may be a header")
             received += len(message.arrow_batch)
             if received > limit:
+                batches.clear()
+                await _drain(request_iterator)
                 raise ResourceLimitError(
                     f"table {meta.name!r} is larger than this node accepts (max_table_bytes "
                     f"{self._config.max_table_bytes}, max_experiment_bytes {self._config.max_experiment_bytes} "
@@ -518,6 +522,12 @@ class _RequestOnce:
             self._lock.release()
             if not self._lock.locked():
                 self._servicer._request_locks.pop(self._request_id, None)
+
+
+async def _drain(request_iterator: AsyncIterator[Any]) -> None:
+    """Read a refused stream to its end without keeping it, so the client gets the refusal's status."""
+    async for _ in request_iterator:
+        pass
 
 
 def _table_info(meta: TableMeta, schema: pa.Schema) -> common_pb2.TableInfo:

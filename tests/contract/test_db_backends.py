@@ -27,6 +27,7 @@ from mip_controller.client import Controller
 from mip_controller.demo_data import write_demo_federation
 from mip_controller.federation import LocalFederation
 from mip_node.db import Database, DatasetRecord, DuckDBDatabase, MonetDBDatabase, MonetDBSettings, Privacy, TableMeta
+from tests.helpers.reference import REFERENCE_DISCLOSURE
 
 URL_VARIABLE = "MIP_MONETDB_URL"
 HOW_TO_RUN = (
@@ -403,7 +404,7 @@ VARIABLES = ["hippocampus", "entorhinal", "ventricles"]
 @pytest.fixture
 def federation(backend: str, tmp_path: Path) -> Iterator[LocalFederation]:
     folders = write_demo_federation(tmp_path / "data", num_locals=2, rows_per_dataset=120, seed=5)
-    settings: dict[str, object] = {"db_backend": backend}
+    settings: dict[str, object] = {"db_backend": backend} | REFERENCE_DISCLOSURE  # compared with plain Lloyd
     monetdb = monetdb_settings()
     node_schemas = ["mip_global", "mip_local1", "mip_local2"]
     if backend == "monetdb":

@@ -1,4 +1,9 @@
-"""A real federation (1 global, 3 locals, controller) on 127.0.0.1, shared by the integration tests."""
+"""A real federation (1 global, 3 locals, controller) on 127.0.0.1, shared by the integration tests.
+
+Its nodes run with ``REFERENCE_DISCLOSURE`` (exact extremes, cells of any size), so results
+can be compared with centralized computations; ``tests/privacy`` attacks a federation with
+the default disclosure settings.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ import pytest
 from mip_controller.client import Controller
 from mip_controller.demo_data import write_demo_federation
 from mip_controller.federation import LocalFederation
+from tests.helpers.reference import REFERENCE_DISCLOSURE
 
 PROBE_SETTINGS: dict[str, object] = {"extra_udf_packages": ["tests.udf_probes"]}
 """Lets test nodes run the misbehaving UDFs of ``tests/udf_probes`` besides the library."""
@@ -21,7 +27,7 @@ PROBE_SETTINGS: dict[str, object] = {"extra_udf_packages": ["tests.udf_probes"]}
 def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFederation]:
     workdir = tmp_path_factory.mktemp("federation")
     folders = write_demo_federation(workdir / "data", num_locals=3, rows_per_dataset=200, seed=11)
-    federation = LocalFederation(workdir, [[f] for f in folders], node_settings=PROBE_SETTINGS)
+    federation = LocalFederation(workdir, [[f] for f in folders], node_settings=PROBE_SETTINGS | REFERENCE_DISCLOSURE)
     federation.start()
     try:
         yield federation

@@ -62,19 +62,16 @@ async def test_data_view_cannot_leave_and_leaking_udf_is_stopped(
 
 
 def test_node_below_minimum_rows_is_left_out(federation: LocalFederation, controller: Controller) -> None:
-    # Arrange: five subjects of local1 (under its minimum of 10) and all of demo_site2_a on local2
+    # Arrange: five rows of local1 (under its minimum of 10) and all of demo_site2_a on local2
     with (data_folder(federation, "local1") / "demo_site1_a.csv").open(newline="") as handle:
-        subjects = [row["subjectcode"] for row in csv.DictReader(handle)][:5]
+        volumes = [float(row["hippocampus"]) for row in csv.DictReader(handle) if row["hippocampus"]][:5]
     filters = {
         "condition": "OR",
         "rules": [
-            {
-                "id": "subjectcode",
-                "field": "subjectcode",
-                "type": "string",
-                "operator": "in",
-                "value": subjects,
-            },
+            *[
+                {"id": "hippocampus", "field": "hippocampus", "type": "double", "operator": "equal", "value": v}
+                for v in volumes
+            ],
             {
                 "id": "dataset",
                 "field": "dataset",

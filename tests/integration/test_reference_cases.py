@@ -5,13 +5,10 @@ parameters); every number of its ``output`` must match with the tolerances of
 reference_cases/README.md (``tests/helpers/reference.py``, shared with the in-memory
 reference tests, holds the comparison and its documented departures).
 
-The nodes keep the default ``min_rows=10``: every node either holds none of a case's
-rows or at least 10. One documented departure: the reference histograms report every
-non-empty bin, while a federated result reports a count under the runtime's
-``min_row_count`` (10, the controller's threshold whatever a node's ``min_rows``) as
-``null``. The in-memory reference test runs the flow with a threshold of 1 and checks
-every count; here the reference's counts under 10 are turned into ``null`` first, so
-the real federation's suppression is checked too.
+The nodes keep the default ``min_rows=10`` (every node either holds none of a case's
+rows or at least 10) and run with ``REFERENCE_DISCLOSURE``: exact extremes and cells of
+any size, as the reference publishes them. The disclosure rules themselves are tested in
+``tests/privacy``.
 """
 
 from __future__ import annotations
@@ -37,7 +34,7 @@ from tests.helpers.mip_data import (
     reference_cases,
     require_shared,
 )
-from tests.helpers.reference import compare_reference
+from tests.helpers.reference import REFERENCE_DISCLOSURE, compare_reference
 
 pytestmark = pytest.mark.shared_data
 
@@ -57,7 +54,6 @@ ALGORITHMS = {
     "ttest_paired": "ttest_paired",
 }
 """Reference file name -> algorithm name."""
-MIN_ROW_COUNT = 10
 """The threshold under which a federated result reports a count as null."""
 
 CASES = [
@@ -73,20 +69,10 @@ def dementia(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Controller]:
     workdir = tmp_path_factory.mktemp("reference")
     folders = split_data_folder(DATA / "dementia_v_0_1", workdir / "data", 3)
     with (
-        LocalFederation(workdir, [[f] for f in folders]) as federation,
+        LocalFederation(workdir, [[f] for f in folders], node_settings=REFERENCE_DISCLOSURE) as federation,
         Controller(federation.controller_address) as client,
     ):
         yield client
-
-
-def _suppressed(output: dict[str, Any]) -> dict[str, Any]:
-    """A reference histogram output with every count under ``MIN_ROW_COUNT`` made null."""
-    return {
-        "histogram": [
-            h | {"counts": [c if c is not None and c >= MIN_ROW_COUNT else None for c in h["counts"]]}
-            for h in output["histogram"]
-        ]
-    }
 
 
 def test_every_reference_file_is_covered() -> None:
@@ -106,7 +92,7 @@ def test_reference_case_through_real_nodes(dementia: Controller, name: str, inde
         pytest.skip("no reference cases found")
     case = reference_cases(name)[index]
     inputdata: dict[str, Any] = case["input"]["inputdata"]
-    expected = _suppressed(case["output"]) if name == "multiple_histograms" else case["output"]
+    expected = case["output"]
 
     # Act
     outcome = dementia.run(
@@ -140,6 +126,7 @@ def test_decision_tree_with_30_classes_matches_the_in_memory_run(dementia: Contr
         y=(DATASET_COLUMN,),
         x=x,
         parameters={"max_depth": 1},
+        **REFERENCE_DISCLOSURE,
     )
 
     # Act

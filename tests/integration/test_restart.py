@@ -9,6 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from mip_common.arrow_chunks import encode_batches, encode_schema
+from mip_common.naming import new_table_name
 from mip_controller.client import Controller
 from mip_controller.demo_data import write_demo_federation
 from mip_controller.federation import LocalFederation
@@ -31,7 +32,7 @@ async def test_node_restart_keeps_tables_and_data(tmp_path: Path) -> None:
         created = await node.create_table(
             time.monotonic() + 30,
             EXPERIMENT,
-            "kept_table",
+            new_table_name(EXPERIMENT, "kept_table"),
             encode_schema(table.schema),
             _one_chunk(table),
         )

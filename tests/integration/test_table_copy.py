@@ -11,6 +11,7 @@ import pytest
 
 from algorithm_flows import InputData, LocalTables
 from mip_common.arrow_chunks import encode_batches, encode_schema
+from mip_common.naming import new_table_name
 from mip_controller.federation import LocalFederation
 from mip_controller.node_client import NodeClient
 from mip_controller.runtime import NodeRuntime
@@ -48,7 +49,7 @@ async def test_ten_million_values_copy_local_to_global_intact(federation: LocalF
     try:
         deadline = time.monotonic() + 300
         created = await nodes["local1"].create_table(
-            deadline, EXPERIMENT, "big_source", encode_schema(table.schema), _stream(table)
+            deadline, EXPERIMENT, new_table_name(EXPERIMENT, "big_source"), encode_schema(table.schema), _stream(table)
         )
         runtime = _runtime(federation, nodes)
 
@@ -77,7 +78,11 @@ async def test_merge_keeps_node_order_and_shares_back(federation: LocalFederatio
         for index, node_id in enumerate(["local1", "local2", "local3"]):
             part = pa.table({"node": pa.array([index] * 3, pa.int64()), "text": pa.array(["a", None, "é"])})
             response = await nodes[node_id].create_table(
-                deadline, EXPERIMENT, f"part_{index}", encode_schema(part.schema), _stream(part)
+                deadline,
+                EXPERIMENT,
+                new_table_name(EXPERIMENT, f"part_{index}"),
+                encode_schema(part.schema),
+                _stream(part),
             )
             parts[node_id] = response.table.name
         runtime = NodeRuntime(
