@@ -8,7 +8,7 @@ squares is the within-cell sum plus a weighted least-squares fit of the cell mea
 from __future__ import annotations
 
 import itertools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -33,21 +33,23 @@ __all__ = [
 ]
 
 RESIDUALS = "Residuals"
+VARIABLE = "variable"
+"""Names the grouping variable of a moments row, so a refusal can name it (never a group's count)."""
 
 
-@udf(outputs=(shared("moments", rows="n_*", hint=GROUP_HINT),))
+@udf(outputs=(shared("moments", rows="n_*", label=VARIABLE, hint=GROUP_HINT),))
 def local_group_moments(data: ArrayBundle, column: str, group_column: str, levels: list[str]) -> ArrayBundle:
     """Count, mean and M2 of ``column`` for each of ``levels`` of ``group_column`` (one row)."""
     values = data[column].astype(np.float64)
     groups = _as_text(data[group_column])
-    columns: dict[str, list[float]] = {}
+    columns: dict[str, list[Any]] = {VARIABLE: [group_column]}
     for j, level in enumerate(levels):
         n, mean, m2 = moments(values[groups == level])
         columns |= {f"n_{j}": [n], f"mean_{j}": [mean], f"m2_{j}": [m2]}
     return ArrayBundle(columns)
 
 
-@udf(outputs=(shared("moments", rows="n_*", hint=GROUP_HINT),))
+@udf(outputs=(shared("moments", rows="n_*", label=VARIABLE, hint=GROUP_HINT),))
 def local_cell_moments(
     data: ArrayBundle,
     column: str,
@@ -60,7 +62,7 @@ def local_cell_moments(
     values = data[column].astype(np.float64)
     a = _as_text(data[factor_a])
     b = _as_text(data[factor_b])
-    columns: dict[str, list[float]] = {}
+    columns: dict[str, list[Any]] = {VARIABLE: [f"{factor_a} x {factor_b}"]}
     for i, level_a in enumerate(levels_a):
         in_a = a == level_a
         for j, level_b in enumerate(levels_b):

@@ -7,7 +7,7 @@ squares would cancel, and runs the test as R ``t.test`` does.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -56,12 +56,12 @@ def local_paired_moments(data: ArrayBundle, first: str, second: str) -> ArrayBun
     return ArrayBundle(columns)
 
 
-@udf(outputs=(shared("moments", rows=("a_n", "b_n"), hint=GROUP_HINT),))
+@udf(outputs=(shared("moments", rows=("a_n", "b_n"), label="variable", hint=GROUP_HINT),))
 def local_group_moments(data: ArrayBundle, column: str, group_column: str, group_a: str, group_b: str) -> ArrayBundle:
     """Moments of ``column`` within group A and within group B of ``group_column``."""
     values = data[column].astype(np.float64)
     groups = np.array([None if g is None else str(g) for g in data[group_column]], dtype=object)
-    columns: dict[str, list[float]] = {}
+    columns: dict[str, list[Any]] = {"variable": [group_column]}
     for prefix, level in (("a", group_a), ("b", group_b)):
         n, mean, m2 = moments(values[groups == level])
         columns |= {f"{prefix}_n": [n], f"{prefix}_mean": [mean], f"{prefix}_m2": [m2]}
