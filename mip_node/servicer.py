@@ -182,14 +182,7 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
                     yield node_service_pb2.GetTableDataResponse(arrow_batch=chunk)
             is_complete = True
         finally:  # what left the node is recorded even when the stream breaks off
-            self._audit.record(
-                "table_sent",
-                experiment_id=meta.experiment_id,
-                table=meta.name,
-                rows=meta.row_count,
-                bytes=sent_bytes,
-                is_complete=is_complete,
-            )
+            self._record_sent(meta, sent_bytes, is_complete=is_complete)
         log.info("table sent", extra={"fields": {"table": meta.name, "rows": meta.row_count}})
 
     async def DeleteTable(
@@ -434,6 +427,17 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
             names[argument] = stored.name
         return names
 
+    def _record_sent(self, meta: TableMeta, sent_bytes: int, *, is_complete: bool) -> None:
+        """Audit what left the node: the whole table, or as much as was sent before the stream broke off."""
+        self._audit.record(
+            "table_sent",
+            experiment_id=meta.experiment_id,
+            table=meta.name,
+            rows=meta.row_count,
+            bytes=sent_bytes,
+            is_complete=is_complete,
+        )
+
     def _udf_output(self, output_name: str, meta: TableMeta, inline_max_bytes: int) -> node_service_pb2.UDFOutput:
         """One output's description, with its rows inline when it is shareable and small.
 
@@ -446,14 +450,7 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
             batches = list(encode_batches(stored.arrow.to_batches(), self._config.chunk_bytes))
             output.inline_table.arrow_schema = encode_schema(stored.arrow.schema)
             output.inline_table.arrow_batches.extend(batches)
-            self._audit.record(
-                "table_sent",
-                experiment_id=meta.experiment_id,
-                table=meta.name,
-                rows=meta.row_count,
-                bytes=sum(map(len, batches)),
-                is_complete=True,
-            )
+            self._record_sent(meta, sum(map(len, batches)), is_complete=True)
         return output
 
     def _record_udf(self, request: node_service_pb2.ExecuteUDFRequest, run: UdfRun) -> None:
