@@ -121,6 +121,16 @@ def _experiments(path: Path) -> dict[str, list[dict[str, object]]]:
     return grouped
 
 
+def _events_after_cleanup(path: Path, experiment_id: str, timeout_s: float = 10.0) -> list[dict[str, object]]:
+    """The controller deletes an experiment's tables after answering, so wait for that record."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        events = _experiments(path)[experiment_id]
+        if any(e["event"] == "tables_deleted" for e in events) or time.monotonic() > deadline:
+            return events
+        time.sleep(0.05)
+
+
 # --- end to end -----------------------------------------------------------------------------
 
 
@@ -301,14 +311,15 @@ def test_audit_log_records_experiment_and_survives_restart(tls_federation: Local
         y=["hippocampus"],
         parameters=KMEANS_PARAMS,
     )
-    (experiment_id,) = set(_experiments(audit)) - before - {""}
-    recorded = _experiments(audit)[experiment_id]
+    new = set(_experiments(audit)) - before - {""}
+    (experiment_id,) = {e for e in new if not e.startswith("canary-")}  # the health canary may run meanwhile
+    recorded = _events_after_cleanup(audit, experiment_id)
     tls_federation.restart("local1")
     after_restart = _experiments(audit)[experiment_id]
 
     # Assert
     kinds = {str(e["event"]) for e in recorded}
-    assert {"data_view", "udf", "table_sent"} <= kinds
+    assert {"data_view", "udf", "table_sent", "tables_deleted"} <= kinds
     assert all(e["caller"] == "cert:controller" for e in recorded)
     view = next(e for e in recorded if e["event"] == "data_view")
     assert isinstance(view["rows"], int)
