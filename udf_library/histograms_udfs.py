@@ -52,11 +52,13 @@ def local_numeric_counts(
     bins: int,
     low: float,
     high: float,
+    groups: list[str],
     group_levels: dict[str, Any],
 ) -> ArrayBundle:
     """Counts in ``bins`` equal bins over [low, high], overall and per group level (one row).
 
-    ``group_levels`` maps each grouping variable to its levels, in display order.
+    ``groups`` are the grouping variables in display order and ``group_levels`` maps each
+    to its levels; a mapping that crossed the wire keeps no order, so only ``groups`` orders.
     """
     values = data[column].astype(np.float64)
 
@@ -64,12 +66,12 @@ def local_numeric_counts(
         counts, _ = np.histogram(values[mask], bins=bins, range=(low, high))
         return counts.astype(np.int64)
 
-    return _counts_row(data, count, group_levels)
+    return _counts_row(data, count, groups, group_levels)
 
 
 @udf(outputs=(shared("counts"),))
 def local_categorical_counts(
-    data: ArrayBundle, column: str, levels: list[str], group_levels: dict[str, Any]
+    data: ArrayBundle, column: str, levels: list[str], groups: list[str], group_levels: dict[str, Any]
 ) -> ArrayBundle:
     """Counts of each of ``levels`` of ``column``, overall and per group level (one row)."""
     values = _as_text(data[column])
@@ -78,13 +80,14 @@ def local_categorical_counts(
         chosen = values[mask]
         return np.array([int(np.sum(chosen == level)) for level in levels], dtype=np.int64)
 
-    return _counts_row(data, count, group_levels)
+    return _counts_row(data, count, groups, group_levels)
 
 
 @udf(outputs=(shared("histograms"), shared("edges")))
 def global_histograms(
     counts: ArrayBundle,
     num_bins: int,
+    groups: list[str],
     group_levels: dict[str, Any],
     min_count: int,
     low: float | None = None,
@@ -99,8 +102,8 @@ def global_histograms(
     names: list[str | None] = [None]
     levels: list[str | None] = [None]
     prefixes = ["all"]
-    for i, (variable, variable_levels) in enumerate(group_levels.items()):
-        for j, level in enumerate(variable_levels):
+    for i, variable in enumerate(groups):
+        for j, level in enumerate(group_levels[variable]):
             names.append(variable)
             levels.append(str(level))
             prefixes.append(f"g{i}_{j}")
@@ -121,6 +124,7 @@ def global_histograms(
 def _counts_row(
     data: ArrayBundle,
     count: Callable[[npt.NDArray[np.bool_]], npt.NDArray[np.int64]],
+    groups: list[str],
     group_levels: dict[str, Any],
 ) -> ArrayBundle:
     """One row of counts: ``all_<k>`` overall and ``g<i>_<j>_<k>`` for level j of group i."""
@@ -128,10 +132,10 @@ def _counts_row(
     columns: dict[str, list[int]] = {}
     for k, value in enumerate(count(everyone)):
         columns[f"all_{k}"] = [int(value)]
-    for i, (variable, variable_levels) in enumerate(group_levels.items()):
-        groups = _as_text(data[variable])
-        for j, level in enumerate(variable_levels):
-            for k, value in enumerate(count(groups == str(level))):
+    for i, variable in enumerate(groups):
+        values = _as_text(data[variable])
+        for j, level in enumerate(group_levels[variable]):
+            for k, value in enumerate(count(values == str(level))):
                 columns[f"g{i}_{j}_{k}"] = [int(value)]
     return ArrayBundle(columns)
 
