@@ -6,9 +6,17 @@ import numpy as np
 
 from udf_library._bundle import ArrayBundle
 from udf_library._errors import UdfInputError
+from udf_library._moments import moments, pool_moments
 from udf_library._udf import shared, udf
 
-__all__ = ["generate_initial_centroids", "global_calc", "local_calc", "local_inertia"]
+__all__ = [
+    "generate_initial_centroids",
+    "global_calc",
+    "global_spread_centroids",
+    "local_calc",
+    "local_inertia",
+    "local_moments",
+]
 
 CLUSTER = "cluster"
 COUNT = "count"
@@ -30,6 +38,35 @@ def generate_initial_centroids(
     return _centroid_bundle(points, variables)
 
 
+@udf(outputs=(shared("moments"),))
+def local_moments(data: ArrayBundle, variables: list[str]) -> ArrayBundle:
+    """Count, mean and M2 of each variable on this node (one row), for the default start."""
+    columns: dict[str, list[float]] = {}
+    for j, name in enumerate(variables):
+        n, mean, m2 = moments(data[name].astype(np.float64))
+        columns |= {f"n_{j}": [n], f"mean_{j}": [mean], f"m2_{j}": [m2]}
+    return ArrayBundle(columns)
+
+
+@udf(outputs=(shared("centroids"),))
+def global_spread_centroids(moments: ArrayBundle, variables: list[str], num_clusters: int, seed: int) -> ArrayBundle:
+    """Draw ``num_clusters`` centroids uniformly in pooled mean +- standard deviation per variable.
+
+    The default start: it follows the data's location and scale without any node sharing
+    a single row's value (no minimum or maximum), and is seeded like the explicit range.
+    """
+    pooled = [
+        pool_moments(moments[f"n_{j}"], moments[f"mean_{j}"], moments[f"m2_{j}"]) for j in range(len(variables))
+    ]
+    if not pooled or pooled[0][0] == 0:
+        raise UdfInputError("k-means has no rows to start from")
+    mean = np.array([p[1] for p in pooled])
+    std = np.sqrt(np.array([p[2] / p[0] for p in pooled]))
+    rng = np.random.default_rng(seed)
+    points = rng.uniform(mean - std, mean + std, size=(num_clusters, len(variables)))
+    return _centroid_bundle(points, variables)
+
+
 @udf(outputs=(shared("sums"),))
 def local_calc(data: ArrayBundle, centroids: ArrayBundle, variables: list[str]) -> ArrayBundle:
     """Assign each row to its nearest centroid; return per-cluster counts, sums and SSE."""
@@ -48,10 +85,14 @@ def local_calc(data: ArrayBundle, centroids: ArrayBundle, variables: list[str]) 
 
 @udf(outputs=(shared("centroids"), shared("stats")))
 def global_calc(sums: ArrayBundle, centroids: ArrayBundle, variables: list[str]) -> tuple[ArrayBundle, ArrayBundle]:
-    """New centroids from the merged per-node sums; an empty cluster keeps its centroid.
+    """New centroids from the merged per-node sums; an empty cluster is reseeded.
 
-    ``stats`` holds the largest centroid shift, the rows counted and the SSE against
-    the old centroids, so the flow can stop early.
+    An empty cluster (in cluster order) moves next to the cluster with the largest SSE
+    (the lowest number on ties): to that cluster's new centroid plus its root mean
+    squared distance / sqrt(d) in each of the d variables, so it takes part of that
+    cluster's rows; that cluster is not chosen again in this iteration. With no spread
+    anywhere the empty cluster stays. ``stats`` holds the largest centroid shift
+    (reseeding counts), the rows counted and the SSE against the old centroids.
     """
     old = centroids.matrix(variables)
     k = old.shape[0]
@@ -62,6 +103,13 @@ def global_calc(sums: ArrayBundle, centroids: ArrayBundle, variables: list[str])
     new = old.copy()
     filled = counts > 0
     new[filled] = totals[filled] / counts[filled, None]
+    sse = np.bincount(labels, weights=sums[SSE], minlength=k)
+    for empty in np.flatnonzero(~filled):
+        donor = int(np.argmax(sse))
+        if sse[donor] <= 0:
+            break
+        new[empty] = new[donor] + np.sqrt(sse[donor] / counts[donor] / old.shape[1])
+        sse[donor] = 0.0
     shift = float(np.max(np.linalg.norm(new - old, axis=1))) if k else 0.0
     stats = ArrayBundle({"max_shift": [shift], "rows": [int(counts.sum())], SSE: [float(sums[SSE].sum())]})
     return _centroid_bundle(new, variables), stats
