@@ -21,7 +21,7 @@ from mip_common.errors import MipError
 from mip_controller.client import Controller, Progress, StepOutcome
 from mip_controller.demo_data import write_demo_federation
 from mip_controller.federation import FederationError, LocalFederation, split_data_folder
-from mip_controller.pipeline import load_pipeline, read_json_file
+from mip_controller.pipeline import load_pipeline, read_json_file, read_request_file
 from mip_controller.plots import PLOTTABLE, plot_result
 from mip_controller.render import format_table, render_result
 
@@ -262,11 +262,7 @@ def _demo(args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace) -> None:
-    request: dict[str, Any] = read_json_file(args.request, "request file") if args.request else {}
-    if not isinstance(request, dict):
-        raise ValueError(f"request file {args.request} must hold a JSON object with inputdata and parameters")
-    inputdata = dict(request.get("inputdata") or {})
-    parameters = dict(request.get("parameters") or {})
+    inputdata, parameters = read_request_file(args.request) if args.request else ({}, {})
     if args.data_model:
         inputdata["data_model"] = args.data_model
     if args.datasets:

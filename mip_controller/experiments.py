@@ -36,6 +36,7 @@ from mip_common.errors import (
 from mip_common.logs import EXPERIMENT_ID
 from mip_common.metrics import EXPERIMENTS, STEP_SECONDS
 from mip_common.naming import check_experiment_id
+from mip_common.structs import struct_to_python
 from mip_controller.catalogue import Catalogue, CatalogueCache, inputdata_from_proto
 from mip_controller.cleanup import CleanupJournal
 from mip_controller.node_client import NodeClient
@@ -166,9 +167,11 @@ class ExperimentRunner:
                     variables = catalogue.variables_of(inputdata.data_model)
             params = None
             try:
-                params = parse_params(flow.params_type, json_format.MessageToDict(step.parameters))
+                params = parse_params(flow.params_type, struct_to_python(step.parameters, "parameters"))
             except InvalidParametersError as exc:
                 problems.extend(prefix + p for p in exc.problems)
+            except InvalidRequestError as exc:
+                problems.append(prefix + exc.message)
             try:
                 if variables:
                     validate_variables(flow, inputdata, variables)
@@ -203,6 +206,12 @@ class ExperimentRunner:
                     f"it exposed {sorted(exposed.get(source, {}))}"
                 )
             data = exposed[source][output]
+            available = [c.name for c in data.columns]
+            missing = [c for c in [*step.inputdata.y, *step.inputdata.x] if c not in available]
+            if missing:
+                raise InvalidRequestError(
+                    f"step {step.name!r}: {step.input_from!r} has no column {missing}; its columns are {available}"
+                )
             for node_id in data.node_ids:
                 result.participants.add(node_id=node_id)
         else:
@@ -239,6 +248,8 @@ class ExperimentRunner:
                 break
             except AlgorithmError as exc:
                 raise DataRejectedError(f"step {step.name!r} ({step.flow.name}): {exc}") from exc
+            except (InvalidParametersError, InvalidInputDataError) as exc:
+                raise InvalidRequestError(f"step {step.name!r} ({step.flow.name}): {exc}") from exc
             except (NodeUnavailableError, DeadlineError) as exc:
                 failed = exc.metadata.get("node_id", "")
                 if not self._can_go_on_without(failed, data, policy, deadline):

@@ -12,7 +12,6 @@ from typing import Any
 
 import grpc
 import pyarrow as pa
-from google.protobuf import json_format
 
 from mip_common._proto import common_pb2, node_service_pb2, node_service_pb2_grpc
 from mip_common.arrow_chunks import (
@@ -34,6 +33,7 @@ from mip_common.errors import (
 from mip_common.filters import compile_selection
 from mip_common.metrics import UDF_SECONDS
 from mip_common.naming import check_experiment_id, new_table_name
+from mip_common.structs import struct_to_python
 from mip_common.version import VERSION
 from mip_node.audit import AUDIT_FILE, AuditLog
 from mip_node.config import NodeConfig
@@ -202,7 +202,7 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
         async with self._once(request.request_id) as cached:
             if cached is not None:
                 return node_service_pb2.ExecuteUDFResponse.FromString(cached)
-            literals = json_format.MessageToDict(request.literal_arguments)
+            literals = struct_to_python(request.literal_arguments, "literal_arguments")
             tables = dict(request.table_arguments) | self._store_inline_arguments(request)
             run = await self._workers.run(
                 self._executor.run,
@@ -257,7 +257,7 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
         if not datasets:
             raise NotFoundError(f"this node holds none of the datasets {list(inputdata.datasets)[:20]}")
         columns = list(dict.fromkeys([*inputdata.y, *inputdata.x]))
-        filters = json_format.MessageToDict(inputdata.filters) if inputdata.HasField("filters") else None
+        filters = struct_to_python(inputdata.filters, "filters") if inputdata.HasField("filters") else None
         sql, params = compile_selection(
             spec.table_name, spec.filter_variables(), datasets, columns, filters, request.keep_missing
         )

@@ -55,9 +55,7 @@ def global_spread_centroids(moments: ArrayBundle, variables: list[str], num_clus
     The default start: it follows the data's location and scale without any node sharing
     a single row's value (no minimum or maximum), and is seeded like the explicit range.
     """
-    pooled = [
-        pool_moments(moments[f"n_{j}"], moments[f"mean_{j}"], moments[f"m2_{j}"]) for j in range(len(variables))
-    ]
+    pooled = [pool_moments(moments[f"n_{j}"], moments[f"mean_{j}"], moments[f"m2_{j}"]) for j in range(len(variables))]
     if not pooled or pooled[0][0] == 0:
         raise UdfInputError("k-means has no rows to start from")
     mean = np.array([p[1] for p in pooled])
