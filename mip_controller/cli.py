@@ -185,14 +185,18 @@ def _start_federation(
 ) -> LocalFederation:
     if num_locals < 1:
         raise ValueError("--locals must be at least 1")
+    node_settings: dict[str, object] = {}
     if data is None:
         folders = [[f] for f in write_demo_federation(workdir / "data", num_locals=num_locals)]
     else:
+        node_settings["missing_cde_columns"] = "empty"  # MIP exports leave out some CDEs
         if not (data / "CDEsMetadata.json").exists():
             raise ValueError(f"{data} is not a data-model folder (no CDEsMetadata.json)")
         globs = exclude if exclude is not None else ["*-test.csv"]
         folders = [[f] for f in split_data_folder(data, workdir / "data", num_locals, globs)]
-    return LocalFederation(workdir, folders, tls=tls, is_bound_to_launcher=not is_background).start()
+    return LocalFederation(
+        workdir, folders, tls=tls, is_bound_to_launcher=not is_background, node_settings=node_settings
+    ).start()
 
 
 def _federation_up(args: argparse.Namespace) -> None:

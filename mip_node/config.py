@@ -47,6 +47,8 @@ class NodeConfig:
     """MIP data-model folders to load at start (already-loaded datasets are skipped)."""
     exclude_globs: tuple[str, ...] = ("*-test.csv",)
     """CSV file names to leave out when loading folders."""
+    missing_cde_columns: str = "refuse"
+    """A CSV without some CDE columns: "refuse" it naming them, or load them as missing values ("empty")."""
     min_rows: int = 10
     """Fewest rows a local node computes on; fewer is refused (privacy threshold)."""
     max_shareable_rows: int = 100_000
@@ -92,6 +94,8 @@ class NodeConfig:
             raise ConfigError(f"monetdb_schema must match {_SCHEMA.pattern}, got {self.monetdb_schema!r}")
         if self.udf_isolation not in ("thread", "process"):
             raise ConfigError(f"udf_isolation must be 'thread' or 'process', got {self.udf_isolation!r}")
+        if self.missing_cde_columns not in ("refuse", "empty"):
+            raise ConfigError(f"missing_cde_columns must be 'refuse' or 'empty', got {self.missing_cde_columns!r}")
         if self.min_rows < 1:
             raise ConfigError("min_rows must be at least 1")
         tls = [self.tls_cert_file, self.tls_key_file, self.tls_ca_file]

@@ -51,7 +51,9 @@ def open_database(config: NodeConfig) -> Database:
 def _load_start_folders(config: NodeConfig, db: Database) -> None:
     for folder in config.data_folders:
         try:
-            spec, loaded = load_folder(db, Path(folder), config.exclude_globs)
+            spec, loaded = load_folder(
+                db, Path(folder), config.exclude_globs, missing_cde_columns=config.missing_cde_columns
+            )
             log.info("data loaded", extra={"fields": {"data_model": spec.key, "datasets": len(loaded)}})
         except AlreadyExistsError as exc:
             log.info(

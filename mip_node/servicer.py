@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import shutil
 import time
@@ -304,7 +305,13 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
         if not is_folder:
             raise NotFoundError(f"no folder {request.folder[:200]!r} on the node's file system")
         try:
-            spec, loaded = await self._workers.run(load_folder, self._db, folder, tuple(request.exclude_globs))
+            warnings: list[str] = []
+            spec, loaded = await self._workers.run(
+                functools.partial(load_folder, missing_cde_columns=self._config.missing_cde_columns, warnings=warnings),
+                self._db,
+                folder,
+                tuple(request.exclude_globs),
+            )
         finally:
             self._cached_catalogue = None
         await self._record(
@@ -313,6 +320,7 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
         return node_service_pb2.LoadDataModelResponse(
             data_model=spec.key,
             datasets=[_dataset_proto(d) for d in loaded],
+            warnings=warnings,
         )
 
     async def Heartbeat(
