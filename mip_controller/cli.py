@@ -213,7 +213,11 @@ def _federation_up(args: argparse.Namespace) -> None:
 
 
 def _federation_down(args: argparse.Namespace) -> None:
-    LocalFederation.from_state(args.workdir.resolve()).stop()
+    workdir = args.workdir.resolve()
+    if not LocalFederation.is_recorded(workdir):
+        print(f"no federation running in {workdir}; nothing to stop")  # stopping twice is not an error
+        return
+    LocalFederation.from_state(workdir).stop()
     print("federation stopped")
 
 

@@ -58,8 +58,9 @@ class NodeConfig:
     udf_isolation: str = "thread"
     """"thread": UDFs run in the node's worker threads (fast); "process": each UDF call runs in a
     forked child that udf_timeout_s and udf_memory_bytes can stop (costs a fork, ~10-30 ms)."""
-    udf_timeout_s: float = 0.0
-    """With process isolation: longest a UDF call may run before it is killed (0: no limit)."""
+    udf_timeout_s: float = 600.0
+    """Longest a UDF call may run (0: no limit): then it fails DEADLINE_EXCEEDED; a child process is
+    killed, a thread is abandoned (it cannot be killed) and its worker is free again."""
     udf_memory_bytes: int = 0
     """With process isolation: most memory a UDF call may allocate (0: no limit)."""
     table_cache_bytes: int = 1 << 30
@@ -84,6 +85,12 @@ class NodeConfig:
     """Certificate identities (common name or DNS name) allowed to call NodeService under TLS."""
     audit_fsync: bool = True
     """fsync the audit log (``<data_dir>/audit.jsonl``) after every event."""
+    request_memo_s: float = 600.0
+    """How long the response of a mutating call is remembered for a retry with the same request id."""
+    request_memo_entries: int = 10_000
+    """Most responses remembered; the oldest are forgotten first."""
+    shutdown_grace_s: float = 8.0
+    """Time to stop: running calls finish, then tables and live responses are written (tables first)."""
 
     def __post_init__(self) -> None:
         if self.role not in ("global", "local"):
@@ -96,6 +103,8 @@ class NodeConfig:
             raise ConfigError(f"udf_isolation must be 'thread' or 'process', got {self.udf_isolation!r}")
         if self.missing_cde_columns not in ("refuse", "empty"):
             raise ConfigError(f"missing_cde_columns must be 'refuse' or 'empty', got {self.missing_cde_columns!r}")
+        if self.request_memo_s < 0 or self.request_memo_entries < 0 or self.shutdown_grace_s < 0:
+            raise ConfigError("request_memo_s, request_memo_entries and shutdown_grace_s must not be negative")
         if self.min_rows < 1:
             raise ConfigError("min_rows must be at least 1")
         tls = [self.tls_cert_file, self.tls_key_file, self.tls_ca_file]

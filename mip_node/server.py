@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path
 
 import grpc
@@ -78,7 +79,12 @@ async def serve(config: NodeConfig, *, stop: asyncio.Event | None = None) -> Non
     if not config.is_global:
         _load_start_folders(config, db)
     udfs = discover_udfs()
-    store = TableStore(db, cache_bytes=config.table_cache_bytes)
+    store = TableStore(
+        db,
+        cache_bytes=config.table_cache_bytes,
+        memo_s=config.request_memo_s,
+        memo_entries=config.request_memo_entries,
+    )
     servicer = NodeServicer(config, db, store, udfs, workers, audit=audit)
     credentials, interceptors = _security(config, audit)
     serving = await start_server(
@@ -107,11 +113,13 @@ async def serve(config: NodeConfig, *, stop: asyncio.Event | None = None) -> Non
         await wait_for_stop(stop)
     finally:
         log.info("node stopping")
+        stop_by = time.monotonic() + config.shutdown_grace_s
         if metrics is not None:
             metrics.stop()
-        await serving.stop(5.0)
-        workers.shutdown()
-        store.close()
+        await serving.stop(config.shutdown_grace_s / 2)
+        if not workers.shutdown(timeout_s=max(0.0, stop_by - time.monotonic()) / 2):
+            log.warning("stop time ran out with calls still running; they are left behind")
+        store.close(timeout_s=max(0.0, stop_by - time.monotonic()))
         db.close()
         audit.close()
 

@@ -225,6 +225,10 @@ class DuckDBDatabase(Database):
         with self._cursor() as cur:
             cur.execute("INSERT OR REPLACE INTO mip_meta.requests VALUES (?, ?)", [request_id, response])
 
+    def forget_responses(self, request_ids: Sequence[str]) -> None:
+        with self._lock, self._cursor() as cur:
+            cur.execute("DELETE FROM mip_meta.requests WHERE list_contains(?, request_id)", [list(request_ids)])
+
     def save_data_model(self, key: str, cdes_json: str, table_name: str, column_types: dict[str, str]) -> None:
         columns = ", ".join(
             f"{quote_identifier(name)} {_CDE_TYPES[sql_type]}" for name, sql_type in column_types.items()
