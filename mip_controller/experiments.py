@@ -78,9 +78,11 @@ class ExperimentRunner:
     ) -> None:
         self._journal = journal
         self.running: set[str] = set()
+        """Experiments under way, whose tables cleanup must leave alone."""
         self._thresholds: dict[str, int] = {}
         """Per running experiment: the strictest min_rows of the nodes that took part so far."""
-        """Experiments under way, whose tables cleanup must leave alone."""
+        self._cleanups: set[asyncio.Task[None]] = set()
+        """Cleanups still running after their experiment's caller went away."""
         self._global = global_node
         self._locals = dict(local_nodes)
         self._catalogue = catalogue
@@ -132,7 +134,7 @@ class ExperimentRunner:
         finally:
             self.running.discard(experiment_id)
             self._thresholds.pop(experiment_id, None)
-            await self._clean_up(experiment_id)
+            await self._clean_up_shielded(experiment_id)
 
     async def _plan(self, request: controller_service_pb2.RunExperimentRequest) -> list[_PlannedStep]:
         if not request.steps:
@@ -340,6 +342,18 @@ class ExperimentRunner:
                 f"requested minimum of {policy.min_local_nodes}"
             )
         return LocalTables(parts, columns)
+
+    async def _clean_up_shielded(self, experiment_id: str) -> None:
+        """Clean up to the end even if the caller is cancelled meanwhile.
+
+        A client that leaves once it has the result (the result is sent before the cleanup)
+        cancels this call; the cleanup goes on as a task of its own, so no table waits
+        for the journal's next retry.
+        """
+        cleanup = asyncio.create_task(self._clean_up(experiment_id))
+        self._cleanups.add(cleanup)
+        cleanup.add_done_callback(self._cleanups.discard)
+        await asyncio.shield(cleanup)
 
     async def _clean_up(self, experiment_id: str) -> None:
         """Delete the experiment's tables everywhere; nodes that do not answer stay in the journal."""
