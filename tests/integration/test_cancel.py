@@ -26,7 +26,7 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFedera
     # health polls (which also retry the cleanup journal) far apart: only the experiment's own cleanup counts
     workdir = tmp_path_factory.mktemp("cancel")
     folders = write_demo_federation(workdir / "data", num_locals=3, rows_per_dataset=400, seed=5)
-    settings = {"health_interval_s": 120.0, "canary_interval_s": 0}
+    settings: dict[str, object] = {"health_interval_s": 120.0, "canary_interval_s": 0}
     with LocalFederation(workdir, [[f] for f in folders], controller_settings=settings) as federation:
         yield federation
 
