@@ -89,7 +89,7 @@ def test_pipeline_runs_steps_from_yaml(federation: LocalFederation, tmp_path: Pa
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["algorithms", "--controller", "127.0.0.1:1"], "cannot reach controller at 127.0.0.1:1"),
+        (["algorithms", "--controller", "127.0.0.1:1"], "nothing is listening at 127.0.0.1:1"),
         (["run", "kmeans", "--controller", "127.0.0.1:1", "--request", "{dir}/bad.json"], "is not valid JSON"),
         (["pipeline", "{dir}/missing.yaml", "--controller", "127.0.0.1:1"], "missing.yaml does not exist"),
     ],

@@ -156,6 +156,30 @@ def test_no_experiment_table_remains_after_twenty_experiments(
         _wait_until(lambda node_id=node_id: _experiment_tables(federation, node_id) == 0)
 
 
+def test_controller_lost_mid_experiment_is_named(federation: LocalFederation, controller: Controller) -> None:
+    # Arrange
+    datasets = _datasets(controller)
+    experiment_ids: list[str] = []
+
+    def kill_controller(progress: Progress) -> None:
+        experiment_ids.append(progress.experiment_id)
+        if progress.kind == "progress" and progress.iteration == 2:
+            federation.kill("controller")
+
+    # Act
+    try:
+        with pytest.raises(NodeUnavailableError) as caught:
+            _kmeans(controller, datasets, kill_controller, iterations=10_000)
+    finally:
+        federation.start_again("controller")
+
+    # Assert
+    assert "lost mid-experiment" in caught.value.message
+    assert experiment_ids[0]
+    assert experiment_ids[0] in caught.value.message
+    assert "is it running" not in caught.value.message
+
+
 def test_controller_restart_keeps_serving(federation: LocalFederation) -> None:
     federation.restart("controller")
 
