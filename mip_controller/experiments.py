@@ -42,7 +42,7 @@ from mip_controller.catalogue import Catalogue, CatalogueCache, inputdata_from_p
 from mip_controller.cleanup import CleanupJournal
 from mip_controller.node_client import NodeClient
 from mip_controller.plain_json import plain_json
-from mip_controller.runtime import NodeRuntime, ProgressEvent, gather_first_error
+from mip_controller.runtime import NodeRuntime, ProgressEvent, StepTimings, gather_first_error
 
 __all__ = ["ExperimentRunner"]
 
@@ -258,6 +258,8 @@ class ExperimentRunner:
             except (InvalidParametersError, InvalidInputDataError) as exc:
                 raise InvalidRequestError(f"step {step.name!r} ({step.flow.name}): {exc}") from exc
             except (NodeUnavailableError, DeadlineError) as exc:
+                if exc.metadata.get("is_budget") == "true":
+                    raise _budget_ran_out(step, exc, runtime.timings) from exc
                 failed = exc.metadata.get("node_id", "")
                 if not self._can_go_on_without(failed, data, policy, deadline):
                     raise _in_step(step, exc) from exc
@@ -380,6 +382,17 @@ class ExperimentRunner:
         """Delete the experiment's tables everywhere; nodes that do not answer stay in the journal."""
         nodes = [self._global, *self._locals.values()]
         await asyncio.gather(*(self._journal.clean(n, [experiment_id]) for n in nodes))
+
+
+def _budget_ran_out(step: _PlannedStep, error: MipError, timings: StepTimings) -> DeadlineError:
+    """The experiment's time budget ran out: say so, and which node took longest in the step."""
+    slowest = max(timings.per_node_s.items(), key=lambda item: item[1], default=None)
+    blame = f"; slowest node in this step: {slowest[0]} ({slowest[1]:.1f} s in calls)" if slowest else ""
+    return DeadlineError(
+        f"step {step.name!r} ({step.flow.name}): {error.message}{blame}; give the experiment more time "
+        "(timeout_seconds) or less work",
+        metadata={"is_budget": "true"},
+    )
 
 
 def _in_step(step: _PlannedStep, error: MipError) -> MipError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mip_common.errors import InvalidRequestError
+from mip_common.errors import DeadlineError, InvalidRequestError
 from mip_controller.client import Controller, Progress
 from mip_controller.federation import LocalFederation
 from tests.helpers.lloyd import lloyd
@@ -79,3 +79,20 @@ def test_bad_parameter_is_invalid_argument(controller: Controller) -> None:
             y=VARIABLES,
             parameters={"numOfClusters": 0},
         )
+
+
+def test_experiment_out_of_budget_says_so_and_names_the_slowest_node(controller: Controller) -> None:
+    # Act: far too little time for the work asked
+    with pytest.raises(DeadlineError) as caught:
+        controller.run(
+            "kmeans",
+            data_model="demo:1.0",
+            datasets=demo_datasets(controller),
+            y=VARIABLES,
+            parameters={"numOfClusters": 8, "numOfIterations": 10_000, "initialMax": 500.0},
+            timeout_s=0.3,
+        )
+
+    # Assert
+    assert "time budget ran out" in caught.value.message
+    assert "slowest node in this step: " in caught.value.message
