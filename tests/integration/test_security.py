@@ -73,6 +73,7 @@ def token_controller(tls_federation: LocalFederation) -> Iterator[str]:
         "tls_ca_file": str(files.ca),
         "client_auth": "token",
         "token_file": str(workdir / "tokens.txt"),
+        "state_dir": str(workdir / "token-controller-state"),
     }
     (workdir / "tokens.txt").write_text(f"# researchers\n{TOKEN}\nanother-token\n")
     config = workdir / "token-controller.toml"
