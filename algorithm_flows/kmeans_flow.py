@@ -23,12 +23,12 @@ class KMeansParams:
     initialMin: float | None = param(
         None,
         doc="lower bound of the random initial centroids (0 when only initialMax is given; "
-        "neither given: each variable's pooled mean - standard deviation)",
+        "none given: each variable's pooled mean - standard deviation)",
     )
     initialMax: float | None = param(
         None,
         doc="upper bound of the random initial centroids (1 when only initialMin is given; "
-        "neither given: each variable's pooled mean + standard deviation)",
+        "none given: each variable's pooled mean + standard deviation)",
     )
     tolerance: float = param(
         0.0,

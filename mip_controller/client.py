@@ -85,6 +85,7 @@ class Controller:
         self._channel = grpc.secure_channel(address, credentials) if credentials else grpc.insecure_channel(address)
         self._stub = controller_service_pb2_grpc.ControllerServiceStub(self._channel)
         self.address = address
+        self._is_tls = credentials is not None
 
     def close(self) -> None:
         """Close the connection."""
@@ -157,14 +158,14 @@ class Controller:
                 if on_progress is not None:
                     on_progress(_progress(event))
         except grpc.RpcError as err:
-            raise _call_error(err, self.address, experiment_id) from None
+            raise _call_error(err, self.address, self._is_tls, experiment_id) from None
         raise MipError("the controller ended the experiment without a result")
 
     def _unary(self, method: Any, request: Any) -> Any:
         try:
             return method(request, timeout=60)
         except grpc.RpcError as err:
-            raise _call_error(err, self.address) from None
+            raise _call_error(err, self.address, self._is_tls) from None
 
 
 def experiment_step(
@@ -204,20 +205,23 @@ def _outcome(step: controller_service_pb2.StepResult) -> StepOutcome:
     )
 
 
-_TLS_FAILURES = ("handshake", "ssl", "certificate", "tls")
+_NOTHING_LISTENING = ("connection refused", "failed to connect to remote host", "name resolution", "dns")
 
 
-def _call_error(err: grpc.RpcError, address: str, experiment_id: str | None = None) -> MipError:
+def _call_error(err: grpc.RpcError, address: str, is_tls: bool, experiment_id: str | None = None) -> MipError:
     """The typed error of a failed call; a controller that cannot be reached says why.
 
-    Three cases read alike on the wire (UNAVAILABLE, no status details): the TLS
-    handshake failed (certificate refused), the connection broke after the experiment
-    had started (the controller stopped), or nothing listens at the address.
+    Three cases read alike on the wire (UNAVAILABLE, no status details): nothing listens
+    at the address (connection refused), the connection broke after the experiment had
+    started (the controller stopped), or a TLS connection was closed at or right after the
+    handshake (the controller refused the certificate; with TLS 1.3 the client sees only
+    "Socket closed").
     """
     if err.code() is not grpc.StatusCode.UNAVAILABLE or rpc_status.from_call(err) is not None:  # type: ignore[attr-defined]
         return error_from_rpc(err, context=f"controller {address}")
     details = str(err.details())  # type: ignore[attr-defined]
-    if any(word in details.lower() for word in _TLS_FAILURES):
+    is_nothing_listening = any(words in details.lower() for words in _NOTHING_LISTENING)
+    if is_tls and experiment_id is None and not is_nothing_listening:
         return NodeUnavailableError(
             f"the TLS handshake with the controller at {address} failed: the certificate was refused ({details}); "
             "check --ca (the CA that signed the controller's certificate) and --cert/--key (a client "
@@ -229,6 +233,8 @@ def _call_error(err: grpc.RpcError, address: str, experiment_id: str | None = No
             f"connection to the controller at {address} lost mid-experiment ({named}; {details}); the "
             "controller may have stopped: its nodes delete the experiment's tables when it is back"
         )
+    if not is_nothing_listening:
+        return NodeUnavailableError(f"the controller at {address} closed the connection ({details}); try again")
     return NodeUnavailableError(
         f"cannot reach the controller: nothing is listening at {address} ({details}); is it running? "
         "start one with `mip federation up`, or pass --controller HOST:PORT"
