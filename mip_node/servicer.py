@@ -40,7 +40,7 @@ from mip_node.audit import AUDIT_FILE, AuditLog
 from mip_node.config import NodeConfig
 from mip_node.data_models import DataModelSpec, data_catalogue, load_folder
 from mip_node.db import Database, DatasetRecord, Privacy, TableMeta
-from mip_node.table_store import TableStore
+from mip_node.table_store import CALL_STARTED, TableStore
 from mip_node.udf_executor import UdfExecutor, UdfRun
 from mip_node.workers import WorkerPool
 from udf_library import UdfSpec
@@ -83,6 +83,7 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
         request_iterator: AsyncIterator[node_service_pb2.CreateTableRequest],
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> node_service_pb2.CreateTableResponse:
+        CALL_STARTED.set(self._store.now())
         first = await anext(aiter(request_iterator), None)
         if first is None or first.WhichOneof("payload") != "header":
             raise InvalidRequestError("the first CreateTable message must be the header")
@@ -166,6 +167,8 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
         if request.table_name:
             names = [request.table_name]
         else:
+            check_experiment_id(request.experiment_id)
+            self._store.end_experiment(request.experiment_id)
             tables = await self._workers.run(self._store.experiment_tables, request.experiment_id)
             names = [t.name for t in tables]
         deleted = await self._workers.run(self._store.drop, names)
@@ -199,6 +202,7 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
         request: node_service_pb2.ExecuteUDFRequest,
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> node_service_pb2.ExecuteUDFResponse:
+        CALL_STARTED.set(self._store.now())
         self._executor.spec(request.udf_name)
         async with self._once(request.request_id) as cached:
             if cached is not None:
@@ -231,6 +235,7 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
         request: node_service_pb2.CreateDataViewRequest,
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> node_service_pb2.CreateDataViewResponse:
+        CALL_STARTED.set(self._store.now())
         if self._config.is_global:
             raise FailedPreconditionError("the global node holds no primary data")
         async with self._once(request.request_id) as cached:

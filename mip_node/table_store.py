@@ -24,20 +24,24 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 
 import pyarrow as pa
 
 from mip_common.arrow_chunks import arrow_to_bundle
-from mip_common.errors import AlreadyExistsError, InvalidRequestError, NotFoundError
+from mip_common.errors import AlreadyExistsError, FailedPreconditionError, InvalidRequestError, NotFoundError
 from mip_node.db import Database, Privacy, TableMeta, quote_table
 from udf_library import ArrayBundle
 
-__all__ = ["StoredTable", "TableStore"]
+__all__ = ["CALL_STARTED", "StoredTable", "TableStore"]
 
 log = logging.getLogger(__name__)
 
 _BATCH_OPS = 256
+
+CALL_STARTED: ContextVar[float | None] = ContextVar("call_started", default=None)
+"""When the RPC storing tables started (the store's clock); set by the servicer per call."""
 
 
 @dataclass
@@ -75,6 +79,7 @@ class TableStore:
         self._memo_entries = memo_entries
         self._clock = clock
         self._is_dropping_responses = False
+        self._ended: OrderedDict[str, float] = OrderedDict()  # experiments whose tables were deleted, oldest first
         self._lock = threading.RLock()
         self._tables: OrderedDict[str, StoredTable] = OrderedDict()
         self._dropped_pending: set[str] = set()
@@ -155,6 +160,13 @@ class TableStore:
             raise InvalidRequestError("primary data is loaded through data models, not stored as a table")
         meta = replace(meta, row_count=table.num_rows)
         with self._lock:
+            self._prune_responses()
+            started, ended = CALL_STARTED.get(), self._ended.get(meta.experiment_id)
+            if started is not None and ended is not None and started <= ended:
+                raise FailedPreconditionError(
+                    f"experiment {meta.experiment_id} has ended on this node (its tables were deleted while "
+                    "this call ran); the call's output is dropped"
+                )
             if meta.name in self._tables:
                 raise AlreadyExistsError(f"table {meta.name!r} already exists")
             self._dropped_pending.discard(meta.name)
@@ -163,6 +175,21 @@ class TableStore:
             self._memory_bytes += stored.nbytes
             self._evict()
         return meta
+
+    def now(self) -> float:
+        """The store's clock, for ``CALL_STARTED``."""
+        return self._clock()
+
+    def end_experiment(self, experiment_id: str) -> None:
+        """Mark an experiment's tables deleted: calls for it that started before are refused tables.
+
+        A call the controller gave up on (the client left, a deadline passed) may still be
+        running here; without this its output would appear after the cleanup and stay. A
+        call that starts later (the same id used again) is not affected.
+        """
+        with self._lock:
+            self._ended[experiment_id] = self._clock()
+            self._ended.move_to_end(experiment_id)
 
     def drop(self, names: list[str]) -> int:
         """Drop tables; returns how many existed."""
@@ -242,6 +269,8 @@ class TableStore:
             if at >= oldest_kept and len(self._responses) <= self._memo_entries:
                 break
             del self._responses[request_id]
+        while self._ended and (next(iter(self._ended.values())) < oldest_kept or len(self._ended) > self._memo_entries):
+            self._ended.popitem(last=False)
         while self._stored_request_ids:
             request_id, at = next(iter(self._stored_request_ids.items()))
             if at >= oldest_kept and len(self._stored_request_ids) <= self._memo_entries:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import contextvars
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pytest
 
-from mip_common.errors import AlreadyExistsError, NotFoundError
+from mip_common.errors import AlreadyExistsError, FailedPreconditionError, NotFoundError
 from mip_node.db import DuckDBDatabase, Privacy, TableMeta
-from mip_node.table_store import TableStore
+from mip_node.table_store import CALL_STARTED, TableStore
 
 
 def _table(rows: int) -> pa.Table:
@@ -129,3 +130,23 @@ def test_stop_keeps_only_live_responses_and_later_starts_prune_expired_ones(tmp_
     assert reopened.remembered_response("r999") is None
     assert db.request_ids() <= {"fresh"}
     reopened.close()
+
+
+def test_a_call_that_outlived_its_experiments_cleanup_stores_nothing(tmp_path: Path) -> None:
+    # Arrange: a call the controller gave up on finishes after the experiment's tables were deleted
+    clock = FakeClock()
+    store = TableStore(DuckDBDatabase(tmp_path / "n.duckdb"), cache_bytes=1 << 30, clock=clock)
+    late_call = contextvars.copy_context()
+    late_call.run(CALL_STARTED.set, clock.now)
+    clock.now += 1.0
+    store.end_experiment("e1")
+    clock.now += 1.0
+    new_call = contextvars.copy_context()
+    new_call.run(CALL_STARTED.set, clock.now)
+
+    # Act / Assert: the late call's table is refused; a call started after the cleanup may reuse the id
+    with pytest.raises(FailedPreconditionError, match="e1 has ended"):
+        late_call.run(store.put, _meta("t_late"), _table(3))
+    new_call.run(store.put, _meta("t_new"), _table(3))
+    assert [m.name for m in store.experiment_tables("e1")] == ["t_new"]
+    store.close()
