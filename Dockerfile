@@ -17,13 +17,15 @@ COPY algorithm_flows ./algorithm_flows
 COPY udf_library ./udf_library
 RUN pip install --no-cache-dir . \
     && useradd --create-home --uid 10001 mip \
-    && mkdir -p /data /etc/mip \
-    && chown mip:mip /data
+    && mkdir -p /data /etc/mip /var/lib/mip-mesh \
+    && chown mip:mip /data /var/lib/mip-mesh
 
 COPY --chmod=755 deploy/entrypoint.sh /usr/local/bin/mip-entrypoint
 
+# The install stays root-owned and read-only to the service user: a node's database goes to
+# /data, the controller's state (state_dir, default /var/lib/mip-mesh/controller) to its volume.
 USER 10001
-VOLUME ["/data"]
+VOLUME ["/data", "/var/lib/mip-mesh"]
 # 50051: NodeService or ControllerService (gRPC); 9100: Prometheus /metrics
 EXPOSE 50051 9100
 ENTRYPOINT ["mip-entrypoint"]

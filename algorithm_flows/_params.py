@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -141,6 +142,8 @@ def _coerce(value: Any, hint: Any) -> Any:
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise TypeError(f"got {value!r}")
+        if not math.isfinite(value):
+            raise ValueError(f"a finite number, got {value!r}")
         return float(value)
     if hint is str:
         if not isinstance(value, str):

@@ -55,14 +55,17 @@ class AnovaFlow(AlgorithmFlow[AnovaParams]):
             )
         )
         terms = [str(t) for t in table["term"]]
+        dfs = {t: int(v) for t, v in zip(terms, table["df"], strict=True)}
+        untested = {t for t in terms if t != anova_udfs.RESIDUALS and dfs[t] == 0}
         return {
-            "sum_sq": _by_term(terms, table["sum_sq"]),
-            "df": {t: int(v) for t, v in zip(terms, table["df"], strict=True)},
-            "f_stat": _by_term(terms, table["f_stat"]),
-            "f_pvalue": _by_term(terms, table["f_pvalue"]),
+            "sum_sq": _by_term(terms, table["sum_sq"], set()),
+            "df": dfs,
+            "f_stat": _by_term(terms, table["f_stat"], untested),
+            "f_pvalue": _by_term(terms, table["f_pvalue"], untested),
         }
 
 
-def _by_term(terms: list[str], values: Any) -> dict[str, float]:
-    """Values by term; an undefined statistic (NaN) reads 0.0, as in the MIP reference."""
-    return {t: (float(v) if v == v else 0.0) for t, v in zip(terms, values, strict=True)}
+def _by_term(terms: list[str], values: Any, untested: set[str]) -> dict[str, float | None]:
+    """Values by term. A term with no degrees of freedom (collinear or nested factors) has
+    no test: ``None``. Residuals' F and p read 0.0, as in the MIP reference."""
+    return {t: None if t in untested else (float(v) if v == v else 0.0) for t, v in zip(terms, values, strict=True)}

@@ -44,9 +44,10 @@ class MultipleHistogramsFlow(AlgorithmFlow[MultipleHistogramsParams]):
                 data=rt.data,
                 column=column,
                 levels=levels,
+                groups=groups,
                 group_levels=group_levels,
             )
-            outputs = await self._pool(rt, counts, len(levels), group_levels)
+            outputs = await self._pool(rt, counts, len(levels), groups, group_levels)
             bins = levels
         else:
             ranges = await rt.execute_udf_locals(histograms_udfs.local_range, data=rt.data, column=column)
@@ -64,9 +65,10 @@ class MultipleHistogramsFlow(AlgorithmFlow[MultipleHistogramsParams]):
                 bins=params.bins,
                 low=low,
                 high=high,
+                groups=groups,
                 group_levels=group_levels,
             )
-            outputs = await self._pool(rt, counts, params.bins, group_levels, low=low, high=high)
+            outputs = await self._pool(rt, counts, params.bins, groups, group_levels, low=low, high=high)
             edges = await rt.read_global(outputs["edges"])
             bins = [float(e) for e in edges["edge"]]
         table = await rt.read_global(outputs["histograms"])
@@ -75,13 +77,14 @@ class MultipleHistogramsFlow(AlgorithmFlow[MultipleHistogramsParams]):
 
     @staticmethod
     async def _pool(
-        rt: Runtime, counts: Any, num_bins: int, group_levels: dict[str, Any], **bounds: float
+        rt: Runtime, counts: Any, num_bins: int, groups: list[str], group_levels: dict[str, Any], **bounds: float
     ) -> dict[str, GlobalTable]:
         merged = await rt.create_remote_and_merge_global(counts)
         return await rt.execute_udf_global_outputs(
             histograms_udfs.global_histograms,
             counts=merged,
             num_bins=num_bins,
+            groups=groups,
             group_levels=group_levels,
             **bounds,
         )

@@ -24,7 +24,8 @@ class PcaWithTransformationParams:
         {},
         doc=(
             "variables to transform, by transformation: log, exp, center, standardize "
-            '(e.g. {"log": ["age"], "center": ["age"]}); applied in the order given'
+            '(e.g. {"log": ["age"], "center": ["age"]}); applied in the order log, exp, center, '
+            "standardize, at most one of log and exp per variable"
         ),
     )
 
@@ -44,24 +45,27 @@ class PcaWithTransformationFlow(AlgorithmFlow[PcaWithTransformationParams]):
 
 
 def per_variable_steps(by_transformation: dict[str, list[str]], y: list[str]) -> dict[str, list[str]]:
-    """``{transformation: [variables]}`` as ``{variable: [steps in order]}``, checked."""
-    problems = []
+    """``{transformation: [variables]}`` as ``{variable: [steps in order]}``, checked.
+
+    Parameters arrive as a protobuf ``Struct``, whose keys keep no order, so steps run in
+    the fixed order log, exp, center, standardize; a variable takes at most one of log and exp.
+    """
+    problems = [
+        f"data_transformation {t!r} is unknown; known: {list(pca_udfs.TRANSFORMATIONS)}"
+        for t in by_transformation
+        if t not in pca_udfs.TRANSFORMATIONS
+    ]
     steps: dict[str, list[str]] = {}
-    for transformation, variables in by_transformation.items():
-        if transformation not in pca_udfs.TRANSFORMATIONS:
-            problems.append(
-                f"data_transformation {transformation!r} is unknown; known: {list(pca_udfs.TRANSFORMATIONS)}"
-            )
-            continue
-        for variable in variables:
+    for transformation in pca_udfs.TRANSFORMATIONS:
+        for variable in by_transformation.get(transformation, []):
             if variable not in y:
                 problems.append(f"data_transformation {transformation!r}: {variable!r} is not in y")
                 continue
             done = steps.setdefault(variable, [])
-            if transformation in _NONLINEAR and any(s not in _NONLINEAR for s in done):
+            if transformation in _NONLINEAR and any(s in _NONLINEAR for s in done):
                 problems.append(
-                    f"data_transformation: {variable!r} gets {transformation!r} after center or "
-                    "standardize; apply log and exp first"
+                    f"data_transformation: {variable!r} gets both log and exp; their order cannot be "
+                    "given (parameters are unordered), so choose one"
                 )
             done.append(transformation)
     if problems:

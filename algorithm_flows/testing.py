@@ -41,7 +41,14 @@ from udf_library import (
 
 T = TypeVar("T")
 
-__all__ = ["InMemoryRuntime", "PrivacyViolationError", "SmallCellRefusedError", "TooFewRowsLocallyError", "run_flow"]
+__all__ = [
+    "InMemoryRuntime",
+    "PrivacyViolationError",
+    "SmallCellRefusedError",
+    "TooFewRowsLocallyError",
+    "run_flow",
+    "struct_order",
+]
 
 GLOBAL = "global"
 
@@ -187,7 +194,7 @@ class InMemoryRuntime(Runtime):
                     private_rows.append(stored.private_rows)
                 kwargs[item.name] = stored.bundle
             else:
-                wire_value = json.loads(json.dumps(args[item.name], allow_nan=False))
+                wire_value = struct_order(json.loads(json.dumps(args[item.name], allow_nan=False)))
                 kwargs[item.name] = coerce_literal(item.type, wire_value)
         unknown = set(args) - {i.name for i in spec.inputs}
         if unknown:
@@ -251,7 +258,7 @@ def run_flow(
     datasets = sorted({str(d) for b in partitions.values() for d in b[DATASET_COLUMN]})
     inputdata = InputData("test:1", tuple(datasets), y, x)
     validate_variables(flow_type, inputdata, variables)
-    params = parse_params(flow_type.params_type, parameters)
+    params = parse_params(flow_type.params_type, struct_order(dict(parameters or {})))
     columns = [DATASET_COLUMN, *y, *x]
     selected = {
         node: _drop_missing(b.select(columns)) if flow_type.drop_missing else b.select(columns)
@@ -261,6 +268,20 @@ def run_flow(
         selected, inputdata, variables, min_rows=min_rows, extremes=extremes, min_cell_rows=min_cell_rows
     )
     return asyncio.run(flow_type().run(rt, params))
+
+
+def struct_order(value: Any) -> Any:
+    """``value`` with every mapping's keys in reverse order.
+
+    Literals and parameters reach a node or the controller as a protobuf ``Struct``,
+    which keeps no key order; reversing the keys makes code that relies on the order
+    the flow wrote them in fail here as it would there.
+    """
+    if isinstance(value, dict):
+        return {k: struct_order(value[k]) for k in reversed(list(value))}
+    if isinstance(value, list):
+        return [struct_order(v) for v in value]
+    return value
 
 
 def _drop_missing(bundle: ArrayBundle) -> ArrayBundle:

@@ -57,7 +57,12 @@ def main() -> None:
         workdir = Path(tmp)
         folders = split_data_folder(SHARED / "data" / "dementia_v_0_1", workdir / "data", 3)
         settings: dict[str, object] = {"canary_interval_s": 0}
-        federation = LocalFederation(workdir, [[f] for f in folders], controller_settings=settings)
+        federation = LocalFederation(
+            workdir,
+            [[f] for f in folders],
+            controller_settings=settings,
+            node_settings={"missing_cde_columns": "empty"},
+        )
         with federation, Controller(federation.controller_address) as mip:
             datasets = sorted({d.code for d in mip.datasets("dementia:0.1")})
             cases = [

@@ -69,7 +69,9 @@ def count_rounds(workdir: Path) -> dict[str, dict[str, Any]]:
     folders = split_data_folder(DATA, workdir / "data", 3)
     rounds: dict[str, dict[str, Any]] = {}
     with (
-        LocalFederation(workdir, [[f] for f in folders], node_settings={"log_json": True}) as federation,
+        LocalFederation(
+            workdir, [[f] for f in folders], node_settings={"log_json": True, "missing_cde_columns": "empty"}
+        ) as federation,
         Controller(federation.controller_address) as client,
     ):
         datasets = [d.code for d in client.datasets("dementia:0.1")]

@@ -10,12 +10,11 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from google.protobuf import json_format
-
 from algorithm_flows import DATASET_COLUMN, InputData, Variable
 from mip_common._proto import common_pb2, controller_service_pb2
 from mip_common.errors import InvalidRequestError, MipError
 from mip_common.filters import filter_problems
+from mip_common.structs import struct_to_python
 from mip_controller.node_client import NodeClient
 
 __all__ = ["Catalogue", "CatalogueCache", "inputdata_from_proto"]
@@ -167,7 +166,7 @@ class CatalogueCache:
 
 def inputdata_from_proto(message: common_pb2.InputData) -> InputData:
     """The proto InputData as the flows' dataclass, filters as plain JSON."""
-    filters = json_format.MessageToDict(message.filters) if message.HasField("filters") else None
+    filters = struct_to_python(message.filters, "filters") if message.HasField("filters") else None
     if filters == {}:
         filters = None
     if len(set(message.datasets)) != len(message.datasets):

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from mip_common.errors import MipError
+from mip_common.settings import ConfigError
 from mip_controller.node_client import NodeClient
 
 __all__ = ["CleanupJournal"]
@@ -30,6 +31,7 @@ class CleanupJournal:
     """Pending (node, experiment) cleanups, kept in one JSON file rewritten atomically."""
 
     def __init__(self, path: Path) -> None:
+        _check_writable(path.parent)
         self._path = path
         self._lock = threading.Lock()
         self._pending: dict[str, set[str]] = {}
@@ -77,3 +79,17 @@ class CleanupJournal:
         temporary = self._path.with_suffix(".tmp")
         temporary.write_text(json.dumps({n: sorted(e) for n, e in sorted(self._pending.items())}))
         os.replace(temporary, self._path)
+
+
+def _check_writable(directory: Path) -> None:
+    """Fail at start, not at the first experiment, when the journal cannot be written."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / ".write-check"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(
+            f"state_dir {directory} cannot be written ({exc.strerror}): the controller keeps its cleanup "
+            "journal there; mount a writable volume there or set state_dir (MIP_CONTROLLER_STATE_DIR)"
+        ) from None

@@ -21,7 +21,7 @@ from mip_common.errors import MipError
 from mip_controller.client import Controller, Progress, StepOutcome
 from mip_controller.demo_data import write_demo_federation
 from mip_controller.federation import FederationError, LocalFederation, split_data_folder
-from mip_controller.pipeline import load_pipeline, read_json_file
+from mip_controller.pipeline import load_pipeline, read_json_file, read_request_file
 from mip_controller.plots import PLOTTABLE, plot_result
 from mip_controller.render import format_table, render_result
 
@@ -185,14 +185,18 @@ def _start_federation(
 ) -> LocalFederation:
     if num_locals < 1:
         raise ValueError("--locals must be at least 1")
+    node_settings: dict[str, object] = {}
     if data is None:
         folders = [[f] for f in write_demo_federation(workdir / "data", num_locals=num_locals)]
     else:
+        node_settings["missing_cde_columns"] = "empty"  # MIP exports leave out some CDEs
         if not (data / "CDEsMetadata.json").exists():
             raise ValueError(f"{data} is not a data-model folder (no CDEsMetadata.json)")
         globs = exclude if exclude is not None else ["*-test.csv"]
         folders = [[f] for f in split_data_folder(data, workdir / "data", num_locals, globs)]
-    return LocalFederation(workdir, folders, tls=tls, is_bound_to_launcher=not is_background).start()
+    return LocalFederation(
+        workdir, folders, tls=tls, is_bound_to_launcher=not is_background, node_settings=node_settings
+    ).start()
 
 
 def _federation_up(args: argparse.Namespace) -> None:
@@ -209,7 +213,11 @@ def _federation_up(args: argparse.Namespace) -> None:
 
 
 def _federation_down(args: argparse.Namespace) -> None:
-    LocalFederation.from_state(args.workdir.resolve()).stop()
+    workdir = args.workdir.resolve()
+    if not LocalFederation.is_recorded(workdir):
+        print(f"no federation running in {workdir}; nothing to stop")  # stopping twice is not an error
+        return
+    LocalFederation.from_state(workdir).stop()
     print("federation stopped")
 
 
@@ -262,11 +270,7 @@ def _demo(args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace) -> None:
-    request: dict[str, Any] = read_json_file(args.request, "request file") if args.request else {}
-    if not isinstance(request, dict):
-        raise ValueError(f"request file {args.request} must hold a JSON object with inputdata and parameters")
-    inputdata = dict(request.get("inputdata") or {})
-    parameters = dict(request.get("parameters") or {})
+    inputdata, parameters = read_request_file(args.request) if args.request else ({}, {})
     if args.data_model:
         inputdata["data_model"] = args.data_model
     if args.datasets:

@@ -44,6 +44,7 @@ class Progress:
     index: int = 0
     step_count: int = 0
     duration_s: float = 0.0
+    experiment_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +85,7 @@ class Controller:
         self._channel = grpc.secure_channel(address, credentials) if credentials else grpc.insecure_channel(address)
         self._stub = controller_service_pb2_grpc.ControllerServiceStub(self._channel)
         self.address = address
+        self._is_tls = credentials is not None
 
     def close(self) -> None:
         """Close the connection."""
@@ -146,22 +148,24 @@ class Controller:
         """Run steps one after another; a step may read an earlier one's output via ``input_from``."""
         request = controller_service_pb2.RunExperimentRequest(steps=steps, timeout_seconds=timeout_s)
         request.node_failure_policy.is_skip_failed_nodes = is_skip_failed_nodes
+        experiment_id: str | None = None  # known once the first event arrived
         try:
             for event in self._stub.RunExperiment(request, timeout=(timeout_s or 3600) + 30):
+                experiment_id = event.experiment_id
                 kind = event.WhichOneof("event")
                 if kind == "result":
                     return [_outcome(s) for s in event.result.steps]
                 if on_progress is not None:
                     on_progress(_progress(event))
         except grpc.RpcError as err:
-            raise _call_error(err, self.address) from None
+            raise _call_error(err, self.address, self._is_tls, experiment_id) from None
         raise MipError("the controller ended the experiment without a result")
 
     def _unary(self, method: Any, request: Any) -> Any:
         try:
             return method(request, timeout=60)
         except grpc.RpcError as err:
-            raise _call_error(err, self.address) from None
+            raise _call_error(err, self.address, self._is_tls) from None
 
 
 def experiment_step(
@@ -201,23 +205,58 @@ def _outcome(step: controller_service_pb2.StepResult) -> StepOutcome:
     )
 
 
-def _call_error(err: grpc.RpcError, address: str) -> MipError:
-    """The typed error of a failed call; a controller that cannot be reached says so plainly."""
-    if err.code() is grpc.StatusCode.UNAVAILABLE and rpc_status.from_call(err) is None:  # type: ignore[attr-defined]
+_NOTHING_LISTENING = ("connection refused", "failed to connect to remote host", "name resolution", "dns")
+
+
+def _call_error(err: grpc.RpcError, address: str, is_tls: bool, experiment_id: str | None = None) -> MipError:
+    """The typed error of a failed call; a controller that cannot be reached says why.
+
+    Three cases read alike on the wire (UNAVAILABLE, no status details): nothing listens
+    at the address (connection refused), the connection broke after the experiment had
+    started (the controller stopped), or a TLS connection was closed at or right after the
+    handshake (the controller refused the certificate; with TLS 1.3 the client sees only
+    "Socket closed").
+    """
+    if err.code() is not grpc.StatusCode.UNAVAILABLE or rpc_status.from_call(err) is not None:  # type: ignore[attr-defined]
+        return error_from_rpc(err, context=f"controller {address}")
+    details = str(err.details())  # type: ignore[attr-defined]
+    is_nothing_listening = any(words in details.lower() for words in _NOTHING_LISTENING)
+    if is_tls and experiment_id is None and not is_nothing_listening:
         return NodeUnavailableError(
-            f"cannot reach controller at {address} ({err.details()}); is it running? "  # type: ignore[attr-defined]
-            "start one with `mip federation up`, or pass --controller HOST:PORT"
+            f"the TLS handshake with the controller at {address} failed: the certificate was refused ({details}); "
+            "check --ca (the CA that signed the controller's certificate) and --cert/--key (a client "
+            "certificate the controller's CA signed)"
         )
-    return error_from_rpc(err, context=f"controller {address}")
+    if experiment_id is not None:
+        named = f"experiment {experiment_id}" if experiment_id else "the experiment"
+        return NodeUnavailableError(
+            f"connection to the controller at {address} lost mid-experiment ({named}; {details}); the "
+            "controller may have stopped: its nodes delete the experiment's tables when it is back"
+        )
+    if not is_nothing_listening:
+        return NodeUnavailableError(f"the controller at {address} closed the connection ({details}); try again")
+    return NodeUnavailableError(
+        f"cannot reach the controller: nothing is listening at {address} ({details}); is it running? "
+        "start one with `mip federation up`, or pass --controller HOST:PORT"
+    )
 
 
 def _progress(event: controller_service_pb2.RunExperimentResponse) -> Progress:
     kind = event.WhichOneof("event")
+    experiment_id = event.experiment_id
     if kind == "step_started":
         s = event.step_started
-        return Progress(s.step, "started", index=s.index, step_count=s.step_count)
+        return Progress(s.step, "started", index=s.index, step_count=s.step_count, experiment_id=experiment_id)
     if kind == "step_finished":
         f = event.step_finished
-        return Progress(f.step, "finished", duration_s=f.duration.ToNanoseconds() / 1e9)
+        return Progress(f.step, "finished", duration_s=f.duration.ToNanoseconds() / 1e9, experiment_id=experiment_id)
     p = event.step_progress
-    return Progress(p.step, "progress", p.message, p.iteration, p.total_iterations, nodes_done=p.nodes_done)
+    return Progress(
+        p.step,
+        "progress",
+        p.message,
+        p.iteration,
+        p.total_iterations,
+        nodes_done=p.nodes_done,
+        experiment_id=experiment_id,
+    )

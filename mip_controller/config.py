@@ -45,7 +45,7 @@ class ControllerConfig:
     """Default time budget of an experiment; every node call's deadline comes from it."""
     node_call_timeout_s: float = 60.0
     """Longest wait for any one node call within the experiment's budget: how soon a frozen node is noticed."""
-    state_dir: Path = Path("controller-state")
+    state_dir: Path = Path("/var/lib/mip-mesh/controller")
     """Where the controller keeps its journal of pending cleanups."""
     canary_interval_s: float = 60.0
     """How often a tiny experiment runs through every node (0 turns it off)."""

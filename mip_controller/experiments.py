@@ -34,17 +34,21 @@ from mip_common.errors import (
     TooFewRowsError,
 )
 from mip_common.logs import EXPERIMENT_ID
+from mip_common.memory import release_free_memory
 from mip_common.metrics import EXPERIMENTS, STEP_SECONDS
 from mip_common.naming import check_experiment_id
+from mip_common.structs import struct_to_python
 from mip_controller.catalogue import Catalogue, CatalogueCache, inputdata_from_proto
 from mip_controller.cleanup import CleanupJournal
 from mip_controller.node_client import NodeClient
 from mip_controller.plain_json import plain_json
-from mip_controller.runtime import NodeRuntime, ProgressEvent, gather_first_error
+from mip_controller.runtime import NodeRuntime, ProgressEvent, StepTimings, gather_first_error
 
 __all__ = ["ExperimentRunner"]
 
 log = logging.getLogger(__name__)
+
+_IDLE_BEFORE_RELEASE_S = 1.0
 
 _DEFAULT_MIN_ROWS = 10
 """The threshold assumed before any node has said its own (every node's default)."""
@@ -77,9 +81,12 @@ class ExperimentRunner:
     ) -> None:
         self._journal = journal
         self.running: set[str] = set()
+        """Experiments under way, whose tables cleanup must leave alone."""
         self._thresholds: dict[str, int] = {}
         """Per running experiment: the strictest min_rows of the nodes that took part so far."""
-        """Experiments under way, whose tables cleanup must leave alone."""
+        self._cleanups: set[asyncio.Task[None]] = set()
+        """Cleanups still running after their experiment's caller went away."""
+        self._trim: asyncio.TimerHandle | None = None
         self._global = global_node
         self._locals = dict(local_nodes)
         self._catalogue = catalogue
@@ -131,7 +138,8 @@ class ExperimentRunner:
         finally:
             self.running.discard(experiment_id)
             self._thresholds.pop(experiment_id, None)
-            await self._clean_up(experiment_id)
+            await self._clean_up_shielded(experiment_id)
+            self._release_memory_when_idle()
 
     async def _plan(self, request: controller_service_pb2.RunExperimentRequest) -> list[_PlannedStep]:
         if not request.steps:
@@ -166,9 +174,11 @@ class ExperimentRunner:
                     variables = catalogue.variables_of(inputdata.data_model)
             params = None
             try:
-                params = parse_params(flow.params_type, json_format.MessageToDict(step.parameters))
+                params = parse_params(flow.params_type, struct_to_python(step.parameters, "parameters"))
             except InvalidParametersError as exc:
                 problems.extend(prefix + p for p in exc.problems)
+            except InvalidRequestError as exc:
+                problems.append(prefix + exc.message)
             try:
                 if variables:
                     validate_variables(flow, inputdata, variables)
@@ -203,6 +213,12 @@ class ExperimentRunner:
                     f"it exposed {sorted(exposed.get(source, {}))}"
                 )
             data = exposed[source][output]
+            available = [c.name for c in data.columns]
+            missing = [c for c in [*step.inputdata.y, *step.inputdata.x] if c not in available]
+            if missing:
+                raise InvalidRequestError(
+                    f"step {step.name!r}: {step.input_from!r} has no column {missing}; its columns are {available}"
+                )
             for node_id in data.node_ids:
                 result.participants.add(node_id=node_id)
         else:
@@ -239,7 +255,11 @@ class ExperimentRunner:
                 break
             except AlgorithmError as exc:
                 raise DataRejectedError(f"step {step.name!r} ({step.flow.name}): {exc}") from exc
+            except (InvalidParametersError, InvalidInputDataError) as exc:
+                raise InvalidRequestError(f"step {step.name!r} ({step.flow.name}): {exc}") from exc
             except (NodeUnavailableError, DeadlineError) as exc:
+                if exc.metadata.get("is_budget") == "true":
+                    raise _budget_ran_out(step, exc, runtime.timings) from exc
                 failed = exc.metadata.get("node_id", "")
                 if not self._can_go_on_without(failed, data, policy, deadline):
                     raise _in_step(step, exc) from exc
@@ -330,10 +350,49 @@ class ExperimentRunner:
             )
         return LocalTables(parts, columns)
 
+    def _release_memory_when_idle(self) -> None:
+        """Once no experiment has run for a second, give freed heap memory back to the OS.
+
+        Without it the controller's resident size stays at its peak (glibc keeps what
+        gRPC and protobuf freed), growing with every burst of experiments.
+        """
+        if self._trim is not None:
+            self._trim.cancel()
+
+        def release() -> None:
+            self._trim = None
+            if not self.running:
+                release_free_memory()
+
+        self._trim = asyncio.get_running_loop().call_later(_IDLE_BEFORE_RELEASE_S, release)
+
+    async def _clean_up_shielded(self, experiment_id: str) -> None:
+        """Clean up to the end even if the caller is cancelled meanwhile.
+
+        A client that leaves once it has the result (the result is sent before the cleanup)
+        cancels this call; the cleanup goes on as a task of its own, so no table waits
+        for the journal's next retry.
+        """
+        cleanup = asyncio.create_task(self._clean_up(experiment_id))
+        self._cleanups.add(cleanup)
+        cleanup.add_done_callback(self._cleanups.discard)
+        await asyncio.shield(cleanup)
+
     async def _clean_up(self, experiment_id: str) -> None:
         """Delete the experiment's tables everywhere; nodes that do not answer stay in the journal."""
         nodes = [self._global, *self._locals.values()]
         await asyncio.gather(*(self._journal.clean(n, [experiment_id]) for n in nodes))
+
+
+def _budget_ran_out(step: _PlannedStep, error: MipError, timings: StepTimings) -> DeadlineError:
+    """The experiment's time budget ran out: say so, and which node took longest in the step."""
+    slowest = max(timings.per_node_s.items(), key=lambda item: item[1], default=None)
+    blame = f"; slowest node in this step: {slowest[0]} ({slowest[1]:.1f} s in calls)" if slowest else ""
+    return DeadlineError(
+        f"step {step.name!r} ({step.flow.name}): {error.message}{blame}; give the experiment more time "
+        "(timeout_seconds) or less work",
+        metadata={"is_budget": "true"},
+    )
 
 
 def _in_step(step: _PlannedStep, error: MipError) -> MipError:

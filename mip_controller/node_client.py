@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import json_format, struct_pb2
+from grpc_status import rpc_status
 
 from mip_common._proto import common_pb2, node_service_pb2, node_service_pb2_grpc
 from mip_common.channels import open_channel
@@ -81,14 +82,14 @@ class NodeClient:
         *,
         is_retryable: bool = True,
     ) -> T:
+        experiment_deadline = deadline
         deadline = self.deadline_for(deadline)
+        is_budget = deadline >= experiment_deadline  # the experiment's budget, not this node's call cap
         attempt = 0
         while True:
             timeout = deadline - time.monotonic()
             if timeout <= 0:
-                raise DeadlineError(
-                    f"node {self.node_id} ({name}): no answer before the deadline", metadata={"node_id": self.node_id}
-                )
+                raise self._deadline_error(name, is_budget)
             started = time.monotonic()
             try:
                 async with self._queue:
@@ -106,9 +107,22 @@ class NodeClient:
                     await asyncio.sleep(_RETRY_DELAYS_S[attempt])
                     attempt += 1
                     continue
+                if code is grpc.StatusCode.DEADLINE_EXCEEDED and rpc_status.from_call(err) is None:
+                    raise self._deadline_error(name, is_budget) from None  # the deadline passed, not a node's error
                 error = error_from_rpc(err, context=f"node {self.node_id} ({name})")
                 error.metadata["node_id"] = self.node_id
                 raise error from None
+
+    def _deadline_error(self, name: str, is_budget: bool) -> DeadlineError:
+        """A passed deadline: the experiment's budget (no node to blame), or this node's call cap."""
+        if is_budget:
+            return DeadlineError(
+                f"the experiment's time budget ran out while {name} ran on node {self.node_id}",
+                metadata={"is_budget": "true"},
+            )
+        return DeadlineError(
+            f"node {self.node_id} ({name}): no answer within node_call_timeout_s", metadata={"node_id": self.node_id}
+        )
 
     async def execute_udf(
         self,

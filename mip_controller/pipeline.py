@@ -30,11 +30,12 @@ import yaml
 from mip_common._proto import controller_service_pb2
 from mip_controller.client import experiment_step
 
-__all__ = ["Pipeline", "load_pipeline", "read_json_file"]
+__all__ = ["Pipeline", "load_pipeline", "read_json_file", "read_request_file"]
 
 _TOP_KEYS = {"inputdata", "steps", "timeout_seconds", "skip_failed_nodes"}
 _STEP_KEYS = {"name", "algorithm", "inputdata", "parameters", "input_from"}
 _INPUT_KEYS = {"data_model", "datasets", "y", "x", "filters"}
+_REQUEST_KEYS = {"inputdata", "parameters"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +105,20 @@ def load_pipeline(path: Path) -> Pipeline:
         timeout_s=float(document.get("timeout_seconds") or 0.0),
         is_skip_failed_nodes=bool(document.get("skip_failed_nodes", False)),
     )
+
+
+def read_request_file(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A one-step request file's ``inputdata`` and ``parameters``; an unknown key is an error naming it."""
+    request = read_json_file(path, "request file")
+    if not isinstance(request, dict):
+        raise ValueError(f"request file {path} must hold a JSON object with inputdata and parameters")
+    _check_keys(request, _REQUEST_KEYS, f"request file {path}")
+    inputdata = request.get("inputdata") or {}
+    _check_keys(inputdata, _INPUT_KEYS, f"request file {path}: inputdata")
+    parameters = request.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise ValueError(f"request file {path}: parameters must be a mapping")
+    return dict(inputdata), dict(parameters)
 
 
 def _check_keys(mapping: Any, known: set[str], where: str) -> None:

@@ -15,7 +15,21 @@ from typing import Any
 __all__ = ["format_table", "format_value", "render_result"]
 
 _LABEL_KEYS = ("indep_vars", "variables", "labels", "classes")
-_FIRST = ("dependent_var", "n_obs", "coefficients", "std_err", "stderr", "t_stats", "z_scores", "pvalues", "lower_ci")
+_FIRST = (
+    "dependent_var",
+    "n_obs",
+    "coefficients",
+    "std_err",
+    "stderr",
+    "t_stats",
+    "z_scores",
+    "pvalues",
+    "lower_ci",
+    "sum_sq",
+    "df",
+    "f_stat",
+    "f_pvalue",
+)
 """Keys shown first, in this order; results arrive as protobuf Structs, whose keys have no order."""
 
 
@@ -67,7 +81,7 @@ def render_result(result: Mapping[str, Any], *, row_labels: Sequence[str] | None
         blocks.append(format_table(["name", "value"], [[k, v] for k, v in scalars]))
     by_term = [k for k, v in result.items() if isinstance(v, dict) and v and all(_is_scalar(x) for x in v.values())]
     if len(by_term) > 1:
-        terms = list(dict.fromkeys(t for k in by_term for t in result[k]))
+        terms = sorted(dict.fromkeys(t for k in by_term for t in result[k]), key=lambda t: _term_order(t, row_labels))
         blocks.append(format_table(["", *by_term], [[t, *(result[k].get(t) for k in by_term)] for t in terms]))
         used |= set(by_term)
     if labels is not None:
@@ -89,6 +103,15 @@ def render_result(result: Mapping[str, Any], *, row_labels: Sequence[str] | None
             continue
         blocks.append(f"{key}:\n" + _render_value(value, labels[1] if labels else None))
     return "\n\n".join(blocks)
+
+
+def _term_order(term: str, variables: Sequence[str] | None) -> tuple[bool, int, list[int], str]:
+    """Model order of an ANOVA-like term: main effects (in the caller's variable order), then
+    interactions, residuals last. A result's keys cannot give it: they came through a Struct."""
+    names = list(variables or ())
+    parts = term.split(":")
+    positions = [names.index(p) if p in names else len(names) for p in parts]
+    return term == "Residuals", len(parts), positions, term
 
 
 def _render_value(value: Any, names: Sequence[str] | None) -> str:

@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="mip-node", description="Run a mip-mesh node.")
     parser.add_argument("--config", type=Path, help="node TOML file ([node] table)")
     commands = parser.add_subparsers(dest="command")
-    commands.add_parser("run", help="serve NodeService (the default)")
+    run = commands.add_parser("run", help="serve NodeService (the default)")
     load = commands.add_parser("load", help="load a data-model folder into a running local node")
     load.add_argument("folder", help="folder on the node's machine with CDEsMetadata.json and CSVs")
     load.add_argument("--node", required=True, help="address of the node, host:port")
@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> None:
     audit = commands.add_parser("audit", help="show the node's audit log (what ran on its data, what left it)")
     audit.add_argument("--experiment", help="only this experiment id")
     audit.add_argument("--json", action="store_true", help="print the events as JSON lines")
+    for command in (run, audit):  # `mip-node audit --config node.toml` works as well as before the command
+        command.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="node TOML file ([node] table)")
     args = parser.parse_args(argv)
     try:
         if args.command == "load":
@@ -75,6 +77,8 @@ async def _load(
             )
         except grpc.RpcError as err:
             raise error_from_rpc(err, context=address) from None
+    for warning in response.warnings:
+        print(f"mip-node: warning: {warning}", file=sys.stderr)
     for dataset in response.datasets:
         print(f"{response.data_model}\t{dataset.code}\t{dataset.row_count} rows")
 

@@ -48,6 +48,8 @@ class NodeConfig:
     """MIP data-model folders to load at start (already-loaded datasets are skipped)."""
     exclude_globs: tuple[str, ...] = ("*-test.csv",)
     """CSV file names to leave out when loading folders."""
+    missing_cde_columns: str = "refuse"
+    """A CSV without some CDE columns: "refuse" it naming them, or load them as missing values ("empty")."""
     min_rows: int = 10
     """Fewest rows a local node computes on; fewer is refused (privacy threshold)."""
     min_cell_rows: int = 0
@@ -68,8 +70,9 @@ class NodeConfig:
     udf_isolation: str = "thread"
     """"thread": UDFs run in the node's worker threads (fast); "process": each UDF call runs in a
     forked child that udf_timeout_s and udf_memory_bytes can stop (costs a fork, ~10-30 ms)."""
-    udf_timeout_s: float = 0.0
-    """With process isolation: longest a UDF call may run before it is killed (0: no limit)."""
+    udf_timeout_s: float = 600.0
+    """Longest a UDF call may run (0: no limit): then it fails DEADLINE_EXCEEDED; a child process is
+    killed, a thread is abandoned (it cannot be killed) and its worker is free again."""
     udf_memory_bytes: int = 0
     """With process isolation: most memory a UDF call may allocate (0: no limit)."""
     table_cache_bytes: int = 1 << 30
@@ -94,6 +97,12 @@ class NodeConfig:
     """Certificate identities (common name or DNS name) allowed to call NodeService under TLS."""
     audit_fsync: bool = True
     """fsync the audit log (``<data_dir>/audit.jsonl``) after every event."""
+    request_memo_s: float = 600.0
+    """How long the response of a mutating call is remembered for a retry with the same request id."""
+    request_memo_entries: int = 10_000
+    """Most responses remembered; the oldest are forgotten first."""
+    shutdown_grace_s: float = 8.0
+    """Time to stop: running calls finish, then tables and live responses are written (tables first)."""
 
     def __post_init__(self) -> None:
         if self.role not in ("global", "local"):
@@ -104,6 +113,10 @@ class NodeConfig:
             raise ConfigError(f"monetdb_schema must match {_SCHEMA.pattern}, got {self.monetdb_schema!r}")
         if self.udf_isolation not in ("thread", "process"):
             raise ConfigError(f"udf_isolation must be 'thread' or 'process', got {self.udf_isolation!r}")
+        if self.missing_cde_columns not in ("refuse", "empty"):
+            raise ConfigError(f"missing_cde_columns must be 'refuse' or 'empty', got {self.missing_cde_columns!r}")
+        if self.request_memo_s < 0 or self.request_memo_entries < 0 or self.shutdown_grace_s < 0:
+            raise ConfigError("request_memo_s, request_memo_entries and shutdown_grace_s must not be negative")
         if self.min_rows < 1:
             raise ConfigError("min_rows must be at least 1")
         if self.min_cell_rows < 0:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path
 
 import grpc
@@ -51,7 +52,9 @@ def open_database(config: NodeConfig) -> Database:
 def _load_start_folders(config: NodeConfig, db: Database) -> None:
     for folder in config.data_folders:
         try:
-            spec, loaded = load_folder(db, Path(folder), config.exclude_globs)
+            spec, loaded = load_folder(
+                db, Path(folder), config.exclude_globs, missing_cde_columns=config.missing_cde_columns
+            )
             log.info("data loaded", extra={"fields": {"data_model": spec.key, "datasets": len(loaded)}})
         except AlreadyExistsError as exc:
             log.info(
@@ -82,7 +85,12 @@ async def serve(config: NodeConfig, *, stop: asyncio.Event | None = None) -> Non
             raise MipError(f"extra_udf_packages: {package!r} redefines UDFs {clash[:5]}")
         log.warning("loading UDFs from outside the library", extra={"fields": {"package": package}})
         udfs |= extra
-    store = TableStore(db, cache_bytes=config.table_cache_bytes)
+    store = TableStore(
+        db,
+        cache_bytes=config.table_cache_bytes,
+        memo_s=config.request_memo_s,
+        memo_entries=config.request_memo_entries,
+    )
     servicer = NodeServicer(config, db, store, udfs, workers, audit=audit)
     credentials, interceptors = _security(config, audit)
     serving = await start_server(
@@ -111,11 +119,13 @@ async def serve(config: NodeConfig, *, stop: asyncio.Event | None = None) -> Non
         await wait_for_stop(stop)
     finally:
         log.info("node stopping")
+        stop_by = time.monotonic() + config.shutdown_grace_s
         if metrics is not None:
             metrics.stop()
-        await serving.stop(5.0)
-        workers.shutdown()
-        store.close()
+        await serving.stop(config.shutdown_grace_s / 2)
+        if not workers.shutdown(timeout_s=max(0.0, stop_by - time.monotonic()) / 2):
+            log.warning("stop time ran out with calls still running; they are left behind")
+        store.close(timeout_s=max(0.0, stop_by - time.monotonic()))
         db.close()
         audit.close()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import shutil
 import time
@@ -12,7 +13,6 @@ from typing import Any
 
 import grpc
 import pyarrow as pa
-from google.protobuf import json_format
 
 from mip_common._proto import common_pb2, node_service_pb2, node_service_pb2_grpc
 from mip_common.arrow_chunks import (
@@ -36,12 +36,13 @@ from mip_common.errors import (
 from mip_common.filters import compile_selection
 from mip_common.metrics import UDF_SECONDS
 from mip_common.naming import check_experiment_id, experiment_table_prefix, new_table_name
+from mip_common.structs import struct_to_python
 from mip_common.version import VERSION
 from mip_node.audit import AUDIT_FILE, AuditLog
 from mip_node.config import NodeConfig
 from mip_node.data_models import DataModelSpec, data_catalogue, load_folder
 from mip_node.db import Database, DatasetRecord, Privacy, TableMeta
-from mip_node.table_store import TableStore
+from mip_node.table_store import CALL_STARTED, TableStore
 from mip_node.udf_executor import UdfExecutor, UdfRun
 from mip_node.workers import WorkerPool
 from udf_library import UdfSpec
@@ -85,6 +86,7 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
         request_iterator: AsyncIterator[node_service_pb2.CreateTableRequest],
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> node_service_pb2.CreateTableResponse:
+        CALL_STARTED.set(self._store.now())
         first = await anext(aiter(request_iterator), None)
         if first is None or first.WhichOneof("payload") != "header":
             raise InvalidRequestError("the first CreateTable message must be the header")
@@ -195,6 +197,8 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
         if request.table_name:
             names = [request.table_name]
         else:
+            check_experiment_id(request.experiment_id)
+            self._store.end_experiment(request.experiment_id)
             tables = await self._workers.run(self._store.experiment_tables, request.experiment_id)
             names = [t.name for t in tables]
             self._received_bytes.pop(request.experiment_id, None)
@@ -231,11 +235,12 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
         request: node_service_pb2.ExecuteUDFRequest,
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> node_service_pb2.ExecuteUDFResponse:
+        CALL_STARTED.set(self._store.now())
         self._executor.spec(request.udf_name)
         async with self._once(request.request_id) as cached:
             if cached is not None:
                 return node_service_pb2.ExecuteUDFResponse.FromString(cached)
-            literals = json_format.MessageToDict(request.literal_arguments)
+            literals = struct_to_python(request.literal_arguments, "literal_arguments")
             tables = dict(request.table_arguments) | self._store_inline_arguments(request)
             run = await self._workers.run(
                 self._executor.run,
@@ -263,6 +268,7 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
         request: node_service_pb2.CreateDataViewRequest,
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> node_service_pb2.CreateDataViewResponse:
+        CALL_STARTED.set(self._store.now())
         if self._config.is_global:
             raise FailedPreconditionError("the global node holds no primary data")
         async with self._once(request.request_id) as cached:
@@ -291,7 +297,7 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
         if not datasets:
             raise NotFoundError(f"this node holds none of the datasets {list(inputdata.datasets)[:20]}")
         columns = list(dict.fromkeys([*inputdata.y, *inputdata.x]))
-        filters = json_format.MessageToDict(inputdata.filters) if inputdata.HasField("filters") else None
+        filters = struct_to_python(inputdata.filters, "filters") if inputdata.HasField("filters") else None
         sql, params = compile_selection(
             spec.table_name, spec.filter_variables(), datasets, columns, filters, request.keep_missing
         )
@@ -365,7 +371,13 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
         if not is_folder:
             raise NotFoundError(f"no folder {request.folder[:200]!r} on the node's file system")
         try:
-            spec, loaded = await self._workers.run(load_folder, self._db, folder, tuple(request.exclude_globs))
+            warnings: list[str] = []
+            spec, loaded = await self._workers.run(
+                functools.partial(load_folder, missing_cde_columns=self._config.missing_cde_columns, warnings=warnings),
+                self._db,
+                folder,
+                tuple(request.exclude_globs),
+            )
         finally:
             self._cached_catalogue = None
         await self._record(
@@ -374,6 +386,7 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
         return node_service_pb2.LoadDataModelResponse(
             data_model=spec.key,
             datasets=[_dataset_proto(d) for d in loaded],
+            warnings=warnings,
         )
 
     async def Heartbeat(

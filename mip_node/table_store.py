@@ -8,6 +8,12 @@ takes. One writer thread puts them in the database in batches when memory passes
 stops, so a restart finds every table again. A node that crashes loses the tables of the
 experiments it was running; those experiments fail on that node anyway and the
 controller's cleanup journal deletes whatever is left.
+
+Responses of mutating calls are remembered by request id so a retry gets the same
+answer. A retry comes within an experiment's budget, so they are kept ``memo_s`` seconds
+and at most ``memo_entries`` of them (older ones are forgotten, in memory and on disk);
+only those still live are written at stop, after the tables, and what the stop's time
+budget does not allow is left out.
 """
 
 from __future__ import annotations
@@ -15,22 +21,27 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 
 import pyarrow as pa
 
 from mip_common.arrow_chunks import arrow_to_bundle
-from mip_common.errors import AlreadyExistsError, InvalidRequestError, NotFoundError
+from mip_common.errors import AlreadyExistsError, FailedPreconditionError, InvalidRequestError, NotFoundError
 from mip_node.db import Database, Privacy, TableMeta, quote_table
 from udf_library import ArrayBundle
 
-__all__ = ["StoredTable", "TableStore"]
+__all__ = ["CALL_STARTED", "StoredTable", "TableStore"]
 
 log = logging.getLogger(__name__)
 
-_MAX_RESPONSES_IN_MEMORY = 100_000
 _BATCH_OPS = 256
+
+CALL_STARTED: ContextVar[float | None] = ContextVar("call_started", default=None)
+"""When the RPC storing tables started (the store's clock); set by the servicer per call."""
 
 
 @dataclass
@@ -53,15 +64,30 @@ class StoredTable:
 class TableStore:
     """The node's experiment tables: memory first, persisted by one writer thread."""
 
-    def __init__(self, db: Database, *, cache_bytes: int) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        cache_bytes: int,
+        memo_s: float = 600.0,
+        memo_entries: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._db = db
         self._cache_bytes = cache_bytes
+        self._memo_s = memo_s
+        self._memo_entries = memo_entries
+        self._clock = clock
+        self._is_dropping_responses = False
+        self._ended: OrderedDict[str, float] = OrderedDict()  # experiments whose tables were deleted, oldest first
         self._lock = threading.RLock()
         self._tables: OrderedDict[str, StoredTable] = OrderedDict()
         self._dropped_pending: set[str] = set()
         self._memory_bytes = 0
-        self._responses: dict[str, bytes] = {}
-        self._stored_request_ids = db.request_ids()  # so a new request never waits on the database
+        self._responses: OrderedDict[str, tuple[float, bytes]] = OrderedDict()  # oldest first
+        # ids stored on disk (read once, so a new request never waits on the database), aged from start
+        started = clock()
+        self._stored_request_ids: OrderedDict[str, float] = OrderedDict((r, started) for r in db.request_ids())
         self._writes: queue.Queue[tuple[str, object] | None] = queue.Queue()
         self._idle = threading.Condition(self._lock)
         self._pending = 0
@@ -96,8 +122,9 @@ class TableStore:
     def cached_response(self, request_id: str) -> bytes | bool | None:
         """A remembered response from memory; ``False`` when only the database can tell."""
         with self._lock:
+            self._prune_responses()
             if request_id in self._responses:
-                return self._responses[request_id]
+                return self._responses[request_id][1]
             return None if request_id not in self._stored_request_ids else False
 
     def bundle(self, name: str) -> ArrayBundle:
@@ -133,6 +160,13 @@ class TableStore:
             raise InvalidRequestError("primary data is loaded through data models, not stored as a table")
         meta = replace(meta, row_count=table.num_rows)
         with self._lock:
+            self._prune_responses()
+            started, ended = CALL_STARTED.get(), self._ended.get(meta.experiment_id)
+            if started is not None and ended is not None and started <= ended:
+                raise FailedPreconditionError(
+                    f"experiment {meta.experiment_id} has ended on this node (its tables were deleted while "
+                    "this call ran); the call's output is dropped"
+                )
             if meta.name in self._tables:
                 raise AlreadyExistsError(f"table {meta.name!r} already exists")
             self._dropped_pending.discard(meta.name)
@@ -141,6 +175,21 @@ class TableStore:
             self._memory_bytes += stored.nbytes
             self._evict()
         return meta
+
+    def now(self) -> float:
+        """The store's clock, for ``CALL_STARTED``."""
+        return self._clock()
+
+    def end_experiment(self, experiment_id: str) -> None:
+        """Mark an experiment's tables deleted: calls for it that started before are refused tables.
+
+        A call the controller gave up on (the client left, a deadline passed) may still be
+        running here; without this its output would appear after the cleanup and stay. A
+        call that starts later (the same id used again) is not affected.
+        """
+        with self._lock:
+            self._ended[experiment_id] = self._clock()
+            self._ended.move_to_end(experiment_id)
 
     def drop(self, names: list[str]) -> int:
         """Drop tables; returns how many existed."""
@@ -168,40 +217,66 @@ class TableStore:
     def remembered_response(self, request_id: str) -> bytes | None:
         """The stored response of a request already done (memory, then database)."""
         with self._lock:
+            self._prune_responses()
             if request_id in self._responses:
-                return self._responses[request_id]
+                return self._responses[request_id][1]
             if request_id not in self._stored_request_ids:
                 return None
         return self._db.remembered_response(request_id)
 
     def remember_response(self, request_id: str, response: bytes) -> None:
-        """Remember a response under its request id; persisted behind."""
+        """Remember a response under its request id, for ``memo_s`` at most; written to disk at stop."""
         with self._lock:
-            self._responses[request_id] = response
-            while len(self._responses) > _MAX_RESPONSES_IN_MEMORY:  # the oldest go to disk first
-                oldest = next(iter(self._responses))
-                self._db.write_batch([], [], [(oldest, self._responses.pop(oldest))])
-                self._stored_request_ids.add(oldest)
+            self._responses[request_id] = (self._clock(), response)
+            self._responses.move_to_end(request_id)
+            self._prune_responses()
 
     def flush(self, timeout_s: float | None = None) -> bool:
         """Wait until every write so far is in the database; False on timeout."""
         with self._idle:
             return self._idle.wait_for(lambda: self._pending == 0, timeout_s)
 
-    def close(self) -> None:
-        """Write every durable table and remembered response still only in memory, then stop."""
+    def close(self, timeout_s: float | None = None) -> bool:
+        """Write every durable table, then the live remembered responses, still only in memory; then stop.
+
+        Tables come first: they must survive a restart. Responses only spare a retry the
+        work, so past ``timeout_s`` the rest of them are left out. False when some were.
+        """
         with self._lock:
             for name, stored in self._tables.items():
                 if stored.is_durable and not stored.is_persisted:
                     self._enqueue("create", name)
+            self._prune_responses()
             for request_id in self._responses:
                 if request_id not in self._stored_request_ids:
                     self._enqueue("response", request_id)
-        self.flush()
+        is_done = self.flush(timeout_s)
+        if not is_done:
+            log.warning("stop time ran out: the remembered responses not yet written are left out")
+            with self._lock:
+                self._is_dropping_responses = True
         self._writes.put(None)
         self._writer.join()
+        return is_done
 
     # --- the writer -----------------------------------------------------------------------
+
+    def _prune_responses(self) -> None:
+        """Forget responses older than ``memo_s`` or beyond ``memo_entries``, oldest first (caller holds the lock)."""
+        oldest_kept = self._clock() - self._memo_s
+        while self._responses:
+            request_id, (at, _) = next(iter(self._responses.items()))
+            if at >= oldest_kept and len(self._responses) <= self._memo_entries:
+                break
+            del self._responses[request_id]
+        while self._ended and (next(iter(self._ended.values())) < oldest_kept or len(self._ended) > self._memo_entries):
+            self._ended.popitem(last=False)
+        while self._stored_request_ids:
+            request_id, at = next(iter(self._stored_request_ids.items()))
+            if at >= oldest_kept and len(self._stored_request_ids) <= self._memo_entries:
+                break
+            del self._stored_request_ids[request_id]
+            self._enqueue("forget", request_id)
 
     def _enqueue(self, kind: str, key: str) -> None:
         self._pending += 1
@@ -233,6 +308,7 @@ class TableStore:
         creates: list[StoredTable] = []
         drops: list[str] = []
         responses: list[tuple[str, bytes]] = []
+        forgets: list[str] = []
         with self._lock:
             for kind, key in batch:
                 name = str(key)
@@ -240,8 +316,12 @@ class TableStore:
                     creates.append(stored)  # a table dropped before it was written is skipped
                 elif kind == "drop":
                     drops.append(name)
-                elif kind == "response" and (response := self._responses.get(name)) is not None:
-                    responses.append((name, response))
+                elif kind == "forget":
+                    forgets.append(name)
+                elif kind == "response" and not self._is_dropping_responses and name in self._responses:
+                    responses.append((name, self._responses[name][1]))
+        if forgets:
+            self._db.forget_responses(forgets)
         self._db.write_batch([(t.meta, t.arrow) for t in creates], drops, responses)
         dropped_meanwhile = []
         with self._lock:
@@ -254,7 +334,8 @@ class TableStore:
             for name in drops:
                 if name not in self._tables:
                     self._dropped_pending.discard(name)
-            self._stored_request_ids.update(r for r, _ in responses)
+            now = self._clock()
+            self._stored_request_ids.update((r, now) for r, _ in responses)
         if dropped_meanwhile:
             self._db.write_batch([], dropped_meanwhile, [])
 

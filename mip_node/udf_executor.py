@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -11,6 +13,7 @@ from typing import Any
 from mip_common.arrow_chunks import bundle_to_arrow
 from mip_common.errors import (
     DataRejectedError,
+    DeadlineError,
     InternalError,
     InvalidRequestError,
     NotFoundError,
@@ -183,9 +186,44 @@ class UdfExecutor:
             )
         return results
 
+    def _call_with_timeout(self, spec: UdfSpec, kwargs: dict[str, Any]) -> Any:
+        """Run the UDF on a thread of its own and stop waiting after ``udf_timeout_s``.
+
+        A thread cannot be killed: one that runs past the limit is abandoned (it keeps its
+        CPU and memory until it ends, and its result is dropped), but the worker that waited
+        for it is free again, so a runaway UDF cannot take the node's capacity away.
+        """
+        outcome: list[Any] = []
+        failure: list[BaseException] = []
+        context = contextvars.copy_context()
+
+        def target() -> None:
+            try:
+                outcome.append(context.run(spec.func, **kwargs))
+            except BaseException as exc:  # handed to the waiting worker, which maps it
+                failure.append(exc)
+
+        thread = threading.Thread(target=target, name=f"mip-udf-{spec.name}", daemon=True)
+        thread.start()
+        thread.join(self._config.udf_timeout_s)
+        if thread.is_alive():
+            log.warning(
+                "UDF ran past udf_timeout_s; its thread is abandoned",
+                extra={"fields": {"udf": spec.name, "timeout_s": self._config.udf_timeout_s}},
+            )
+            raise DeadlineError(
+                f"UDF {spec.name} ran past the node's limit of {self._config.udf_timeout_s:g} s (udf_timeout_s) "
+                "and was abandoned"
+            )
+        if failure:
+            raise failure[0]
+        return outcome[0]
+
     def _call_in_thread(self, spec: UdfSpec, kwargs: dict[str, Any]) -> Any:
         try:
-            return spec.func(**kwargs)
+            return self._call_with_timeout(spec, kwargs) if self._config.udf_timeout_s > 0 else spec.func(**kwargs)
+        except DeadlineError:
+            raise
         except UdfInputError as exc:
             raise DataRejectedError(f"{spec.name}: {exc}") from exc
         except Exception as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -56,6 +57,10 @@ class WorkerPool:
         future.add_done_callback(finished)
         return await asyncio.wrap_future(future)
 
-    def shutdown(self) -> None:
-        """Wait for running calls, refuse new ones."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
+    def shutdown(self, timeout_s: float | None = None) -> bool:
+        """Refuse new calls and wait for running ones, at most ``timeout_s``; False if some still run."""
+        self._pool.shutdown(wait=timeout_s is None, cancel_futures=True)
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while self._running and (deadline is None or time.monotonic() < deadline):
+            time.sleep(0.02)
+        return self._running == 0

@@ -59,13 +59,15 @@ def local_numeric_counts(
     bins: int,
     low: float,
     high: float,
+    groups: list[str],
     group_levels: dict[str, Any],
     policy: DisclosurePolicy,
 ) -> ArrayBundle:
     """Counts in ``bins`` equal bins over [low, high], overall and per group level (one row).
 
-    ``group_levels`` maps each grouping variable to its levels, in display order. Values
-    below ``low`` or above ``high`` (the ends are coded) count in the first or last bin.
+    ``groups`` are the grouping variables in display order and ``group_levels`` maps each
+    to its levels; a mapping that crossed the wire keeps no order, so only ``groups`` orders.
+    Values below ``low`` or above ``high`` (the ends are coded) count in the first or last bin.
     """
     values = np.clip(data[column].astype(np.float64), low, high)
 
@@ -73,12 +75,17 @@ def local_numeric_counts(
         counts, _ = np.histogram(values[mask], bins=bins, range=(low, high))
         return policy.suppress_small(counts.astype(np.float64))
 
-    return _counts_row(data, count, group_levels)
+    return _counts_row(data, count, groups, group_levels)
 
 
 @udf(outputs=(shared("counts", rows=_CELLS, hint=_BIN_HINT),))
 def local_categorical_counts(
-    data: ArrayBundle, column: str, levels: list[str], group_levels: dict[str, Any], policy: DisclosurePolicy
+    data: ArrayBundle,
+    column: str,
+    levels: list[str],
+    groups: list[str],
+    group_levels: dict[str, Any],
+    policy: DisclosurePolicy,
 ) -> ArrayBundle:
     """Counts of each of ``levels`` of ``column``, overall and per group level (one row)."""
     values = _as_text(data[column])
@@ -88,13 +95,14 @@ def local_categorical_counts(
         counts = np.array([float(np.sum(chosen == level)) for level in levels])
         return policy.suppress_small(counts)
 
-    return _counts_row(data, count, group_levels)
+    return _counts_row(data, count, groups, group_levels)
 
 
 @udf(outputs=(shared("histograms"), shared("edges")))
 def global_histograms(
     counts: ArrayBundle,
     num_bins: int,
+    groups: list[str],
     group_levels: dict[str, Any],
     low: float | None = None,
     high: float | None = None,
@@ -108,8 +116,8 @@ def global_histograms(
     names: list[str | None] = [None]
     levels: list[str | None] = [None]
     prefixes = ["all"]
-    for i, (variable, variable_levels) in enumerate(group_levels.items()):
-        for j, level in enumerate(variable_levels):
+    for i, variable in enumerate(groups):
+        for j, level in enumerate(group_levels[variable]):
             names.append(variable)
             levels.append(str(level))
             prefixes.append(f"g{i}_{j}")
@@ -129,6 +137,7 @@ def global_histograms(
 def _counts_row(
     data: ArrayBundle,
     count: Callable[[npt.NDArray[np.bool_]], npt.NDArray[np.float64]],
+    groups: list[str],
     group_levels: dict[str, Any],
 ) -> ArrayBundle:
     """One row of counts: ``all_<k>`` overall and ``g<i>_<j>_<k>`` for level j of group i."""
@@ -136,10 +145,10 @@ def _counts_row(
     columns: dict[str, list[float]] = {}
     for k, value in enumerate(count(everyone)):
         columns[f"all_{k}"] = [float(value)]
-    for i, (variable, variable_levels) in enumerate(group_levels.items()):
-        groups = _as_text(data[variable])
-        for j, level in enumerate(variable_levels):
-            for k, value in enumerate(count(groups == str(level))):
+    for i, variable in enumerate(groups):
+        values = _as_text(data[variable])
+        for j, level in enumerate(group_levels[variable]):
+            for k, value in enumerate(count(values == str(level))):
                 columns[f"g{i}_{j}_{k}"] = [float(value)]
     return ArrayBundle(columns)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from statistics import NormalDist
+
 import numpy as np
 
 from udf_library._bundle import ArrayBundle
@@ -9,7 +11,14 @@ from udf_library._errors import UdfInputError
 from udf_library._hints import CLUSTER_HINT
 from udf_library._udf import shared, udf
 
-__all__ = ["generate_initial_centroids", "global_calc", "local_calc", "local_inertia"]
+__all__ = [
+    "generate_initial_centroids",
+    "global_calc",
+    "global_principal_centroids",
+    "local_calc",
+    "local_inertia",
+    "local_moments",
+]
 
 CLUSTER = "cluster"
 COUNT = "count"
@@ -31,6 +40,51 @@ def generate_initial_centroids(
     return _centroid_bundle(points, variables)
 
 
+@udf(outputs=(shared("moments", rows="n"),))
+def local_moments(data: ArrayBundle, variables: list[str]) -> ArrayBundle:
+    """Count, means and centred co-moments of the variables on this node (one row), for the default start."""
+    points = data.matrix(variables)
+    n = points.shape[0]
+    mean = points.mean(axis=0) if n else np.zeros(len(variables))
+    centred = points - mean
+    comoments = centred.T @ centred
+    columns: dict[str, list[float]] = {"n": [n]}
+    columns |= {f"mean_{j}": [float(mean[j])] for j in range(len(variables))}
+    columns |= {f"m2_{i}_{j}": [float(comoments[i, j])] for i, j in _upper_pairs(len(variables))}
+    return ArrayBundle(columns)
+
+
+@udf(outputs=(shared("centroids"),))
+def global_principal_centroids(moments: ArrayBundle, variables: list[str], num_clusters: int) -> ArrayBundle:
+    """Centroids spread along the pooled first principal axis (the default start).
+
+    Centroid i sits at mean + z_i * sqrt(lambda_1) * v_1, with z_i the standard normal
+    quantile of (i + 0.5) / k: the data's main direction of spread, cut into k equally
+    likely parts. Deterministic (the eigenvector's largest entry is made positive) and
+    built from pooled counts, means and covariances only, so no node shares a row's value.
+    Random starts inside the data's spread leave small clusters on some node far more often,
+    and the node refuses those (the cell rule).
+    """
+    d = len(variables)
+    ns = np.asarray(moments["n"], dtype=np.float64)
+    n = float(ns.sum())
+    if n == 0:
+        raise UdfInputError("k-means has no rows to start from")
+    means = np.column_stack([moments[f"mean_{j}"] for j in range(d)])
+    mean = ns @ means / n
+    scatter = np.zeros((d, d))
+    for i, j in _upper_pairs(d):
+        scatter[i, j] = scatter[j, i] = float(np.sum(moments[f"m2_{i}_{j}"]))
+    between = means - mean
+    covariance = (scatter + (between * ns[:, None]).T @ between) / n
+    eigenvalues, eigenvectors = np.linalg.eigh(covariance)
+    axis = eigenvectors[:, -1]
+    axis = axis if axis[np.argmax(np.abs(axis))] > 0 else -axis
+    quantiles = np.array([NormalDist().inv_cdf((i + 0.5) / num_clusters) for i in range(num_clusters)])
+    points = mean + np.outer(quantiles * np.sqrt(max(float(eigenvalues[-1]), 0.0)), axis)
+    return _centroid_bundle(points, variables)
+
+
 @udf(outputs=(shared("sums", rows=COUNT, label=CLUSTER, hint=CLUSTER_HINT),))
 def local_calc(data: ArrayBundle, centroids: ArrayBundle, variables: list[str]) -> ArrayBundle:
     """Assign each row to its nearest centroid; return per-cluster counts, sums and SSE."""
@@ -49,10 +103,14 @@ def local_calc(data: ArrayBundle, centroids: ArrayBundle, variables: list[str]) 
 
 @udf(outputs=(shared("centroids"), shared("stats")))
 def global_calc(sums: ArrayBundle, centroids: ArrayBundle, variables: list[str]) -> tuple[ArrayBundle, ArrayBundle]:
-    """New centroids from the merged per-node sums; an empty cluster keeps its centroid.
+    """New centroids from the merged per-node sums; an empty cluster is reseeded.
 
-    ``stats`` holds the largest centroid shift, the rows counted and the SSE against
-    the old centroids, so the flow can stop early.
+    An empty cluster (in cluster order) moves next to the cluster with the largest SSE
+    (the lowest number on ties): to that cluster's new centroid plus its root mean
+    squared distance / sqrt(d) in each of the d variables, so it takes part of that
+    cluster's rows; that cluster is not chosen again in this iteration. With no spread
+    anywhere the empty cluster stays. ``stats`` holds the largest centroid shift
+    (reseeding counts), the rows counted and the SSE against the old centroids.
     """
     old = centroids.matrix(variables)
     k = old.shape[0]
@@ -63,6 +121,13 @@ def global_calc(sums: ArrayBundle, centroids: ArrayBundle, variables: list[str])
     new = old.copy()
     filled = counts > 0
     new[filled] = totals[filled] / counts[filled, None]
+    sse = np.bincount(labels, weights=sums[SSE], minlength=k)
+    for empty in np.flatnonzero(~filled):
+        donor = int(np.argmax(sse))
+        if sse[donor] <= 0:
+            break
+        new[empty] = new[donor] + np.sqrt(sse[donor] / counts[donor] / old.shape[1])
+        sse[donor] = 0.0
     shift = float(np.max(np.linalg.norm(new - old, axis=1))) if k else 0.0
     stats = ArrayBundle({"max_shift": [shift], "rows": [int(counts.sum())], SSE: [float(sums[SSE].sum())]})
     return _centroid_bundle(new, variables), stats
@@ -85,6 +150,10 @@ def _assign(points: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.nda
     labels = np.argmin(sq, axis=1)
     exact = points - centers[labels]
     return labels, np.einsum("ij,ij->i", exact, exact)
+
+
+def _upper_pairs(d: int) -> list[tuple[int, int]]:
+    return [(i, j) for i in range(d) for j in range(i, d)]
 
 
 def _centroid_bundle(points: np.ndarray, variables: list[str]) -> ArrayBundle:

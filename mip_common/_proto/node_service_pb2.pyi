@@ -827,21 +827,27 @@ class LoadDataModelResponse(_message.Message):
 
     DATA_MODEL_FIELD_NUMBER: _builtins.int
     DATASETS_FIELD_NUMBER: _builtins.int
+    WARNINGS_FIELD_NUMBER: _builtins.int
     data_model: _builtins.str
     """Data model as "code:version"."""
     @_builtins.property
     def datasets(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Dataset]:
         """Datasets loaded by this call."""
 
+    @_builtins.property
+    def warnings(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """What loaded but deserves a look: a CSV with only a header, CDE columns loaded as missing values."""
+
     def __init__(
         self,
         *,
         data_model: _builtins.str = ...,
         datasets: _abc.Iterable[_common_pb2.Dataset] | None = ...,
+        warnings: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["data_model", b"data_model", "datasets", b"datasets"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data_model", b"data_model", "datasets", b"datasets", "warnings", b"warnings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -5,8 +5,11 @@ a bad file leaves the node unchanged and the error lists each problem with its f
 line, column, value and what was expected. Then each file goes in through one
 ``Database.load_dataset`` transaction: a file is loaded whole or not at all.
 
-CDE columns a CSV does not have are loaded as missing values (real MIP files omit some
-CDEs); a column that is not a CDE is an error, because its data would be silently lost.
+A CDE column a CSV does not have is an error naming it, because a dropped column would
+otherwise load as a column of missing values unnoticed; with ``missing_cde_columns="empty"``
+(real MIP exports omit some CDEs) it loads as missing values, with a warning. A column that
+is not a CDE is an error, because its data would be silently lost. A CSV with only a header
+loads nothing, with a warning.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ class _CheckedCsv:
     path: Path
     datasets: list[DatasetRecord]
     rows: pa.Table
+    missing_columns: list[str]
 
 
 class _CellError(ValueError):
@@ -62,14 +66,24 @@ class _CellError(ValueError):
 
 
 def load_folder(
-    db: Database, folder: Path, exclude_globs: Sequence[str] = ()
+    db: Database,
+    folder: Path,
+    exclude_globs: Sequence[str] = (),
+    *,
+    missing_cde_columns: str = "refuse",
+    warnings: list[str] | None = None,
 ) -> tuple[DataModelSpec, list[DatasetRecord]]:
     """Load the data model in ``folder`` and its CSV files (by name order, minus ``exclude_globs``).
 
-    Raises ``DataLoadError`` (nothing loaded) for a bad CDE file, a bad CSV, a dataset in
-    two files, or a data model already on the node with other CDEs; ``AlreadyExistsError``
-    (nothing loaded) when a dataset of the folder is already on the node.
+    Raises ``DataLoadError`` (nothing loaded) for a bad CDE file, a bad CSV (one missing
+    CDE columns too, unless ``missing_cde_columns`` is ``"empty"``), a dataset in two
+    files, or a data model already on the node with other CDEs; ``AlreadyExistsError``
+    (nothing loaded) when a dataset of the folder is already on the node. What loaded
+    but deserves a look (a header-only file, columns loaded as missing) is appended to
+    ``warnings`` and logged.
     """
+    if missing_cde_columns not in ("refuse", "empty"):
+        raise ValueError(f"missing_cde_columns must be 'refuse' or 'empty', got {missing_cde_columns!r}")
     if not folder.is_dir():
         raise DataLoadError(f"{folder}: not a directory; give a MIP data-model folder")
     spec = parse_cdes(folder / CDES_FILE)
@@ -85,7 +99,7 @@ def load_folder(
     failures: list[str] = []
     for path in paths:
         try:
-            checked.append(_read_csv(path, spec))
+            checked.append(_read_csv(path, spec, is_missing_allowed=missing_cde_columns == "empty"))
         except DataLoadError as exc:
             failures.append(exc.message)
     if failures:
@@ -94,10 +108,22 @@ def load_folder(
 
     if spec.key not in stored_models:
         db.save_data_model(spec.key, spec.cdes_json, spec.table_name, spec.column_types())
+    notes = [
+        f"{item.path.name}: CDE columns {item.missing_columns} are missing; loaded as missing values"
+        for item in checked
+        if item.missing_columns
+    ]
+    notes += [
+        f"{item.path.name}: no rows (only a header); nothing loaded from it" for item in checked if not item.datasets
+    ]
+    for note in notes:
+        log.warning("data file loaded with a warning", extra={"fields": {"folder": str(folder), "warning": note}})
+    if warnings is not None:
+        warnings.extend(notes)
     loaded: list[DatasetRecord] = []
     for item in checked:
         if not item.datasets:
-            continue  # a header without rows
+            continue
         try:
             db.load_dataset(spec.key, spec.table_name, item.datasets, item.rows)
         except AlreadyExistsError as exc:
@@ -171,22 +197,28 @@ def _refuse_duplicates(
         )
 
 
-def _read_csv(path: Path, spec: DataModelSpec) -> _CheckedCsv:
+def _read_csv(path: Path, spec: DataModelSpec, *, is_missing_allowed: bool) -> _CheckedCsv:
     """The rows of one CSV as an Arrow table typed by the CDEs, or ``DataLoadError``."""
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
-            return _parse_rows(path, spec, csv.reader(handle, strict=True))
+            return _parse_rows(path, spec, csv.reader(handle, strict=True), is_missing_allowed=is_missing_allowed)
     except UnicodeDecodeError as exc:
         raise DataLoadError(f"{path.name}: not UTF-8 text ({exc.reason})") from None
     except csv.Error as exc:
         raise DataLoadError(f"{path.name}: not a readable CSV ({exc})") from None
 
 
-def _parse_rows(path: Path, spec: DataModelSpec, reader: Any) -> _CheckedCsv:
+def _parse_rows(path: Path, spec: DataModelSpec, reader: Any, *, is_missing_allowed: bool) -> _CheckedCsv:
     header: list[str] | None = next(reader, None)
     if not header:
         raise DataLoadError(f"{path.name}: empty; line 1 must be a header naming CDE columns")
+    missing = sorted(code for code in spec.variables if code not in header)
     header_problems = _header_problems(header, spec)
+    if missing and not is_missing_allowed:
+        header_problems.append(
+            f"CDE columns {missing} are missing; add them (empty cells are missing values), or set the "
+            'node\'s missing_cde_columns = "empty" to load them as missing values'
+        )
     if header_problems:
         raise DataLoadError(f"{path.name} line 1 (header): " + "; ".join(header_problems))
 
@@ -229,7 +261,7 @@ def _parse_rows(path: Path, spec: DataModelSpec, reader: Any) -> _CheckedCsv:
         )
     rows = pa.table({v.code: pa.array(columns[v.code], type=_ARROW_TYPES[v.sql_type]) for v in present})
     records = [DatasetRecord(spec.key, code, count, dataset_labels[code]) for code, count in row_counts.items()]
-    return _CheckedCsv(path, records, rows)
+    return _CheckedCsv(path, records, rows, missing)
 
 
 def _header_problems(header: list[str], spec: DataModelSpec) -> list[str]:

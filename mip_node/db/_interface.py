@@ -145,6 +145,10 @@ class Database(ABC):
         """Store the response of a mutating request under its id."""
 
     @abstractmethod
+    def forget_responses(self, request_ids: Sequence[str]) -> None:
+        """Delete stored responses (those past the node's memo time), in one transaction."""
+
+    @abstractmethod
     def save_data_model(self, key: str, cdes_json: str, table_name: str, column_types: dict[str, str]) -> None:
         """Record a data model and create its empty primary-data table if new."""
 

@@ -211,8 +211,14 @@ class DuckDBDatabase(Database):
                     self._create_in(cur, meta, table.schema, table.to_batches())
                 for name in drops:
                     self._drop_in(cur, name)
-                for request_id, response in responses:
-                    cur.execute("INSERT OR REPLACE INTO mip_meta.requests VALUES (?, ?)", [request_id, response])
+                if responses:  # one statement: an INSERT per response took ~3 ms each
+                    ids, blobs = zip(*responses, strict=True)
+                    incoming = pa.table(
+                        {"request_id": pa.array(ids, pa.string()), "response": pa.array(blobs, pa.binary())}
+                    )
+                    cur.register("incoming_responses", incoming)
+                    cur.execute("INSERT OR REPLACE INTO mip_meta.requests SELECT * FROM incoming_responses")
+                    cur.unregister("incoming_responses")
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
@@ -225,6 +231,10 @@ class DuckDBDatabase(Database):
     def remember_response(self, request_id: str, response: bytes) -> None:
         with self._cursor() as cur:
             cur.execute("INSERT OR REPLACE INTO mip_meta.requests VALUES (?, ?)", [request_id, response])
+
+    def forget_responses(self, request_ids: Sequence[str]) -> None:
+        with self._lock, self._cursor() as cur:
+            cur.execute("DELETE FROM mip_meta.requests WHERE list_contains(?, request_id)", [list(request_ids)])
 
     def save_data_model(self, key: str, cdes_json: str, table_name: str, column_types: dict[str, str]) -> None:
         columns = ", ".join(

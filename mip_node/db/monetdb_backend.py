@@ -522,6 +522,14 @@ class MonetDBDatabase(Database):
             cur.execute(f"DELETE FROM {self._meta}.requests WHERE request_id = %s", [request_id])
             cur.execute(f"INSERT INTO {self._meta}.requests VALUES (%s, %s)", [request_id, bytes(response)])
 
+    def forget_responses(self, request_ids: Sequence[str]) -> None:
+        ids = list(request_ids)
+        with self._transaction() as (_, cur):
+            for start in range(0, len(ids), 500):  # bound the statement's size
+                part = ids[start : start + 500]
+                marks = ", ".join(["%s"] * len(part))
+                cur.execute(f"DELETE FROM {self._meta}.requests WHERE request_id IN ({marks})", part)
+
     def save_data_model(self, key: str, cdes_json: str, table_name: str, column_types: dict[str, str]) -> None:
         columns = ", ".join(
             f"{quote_identifier(name)} {_CDE_TYPES[sql_type]}" for name, sql_type in column_types.items()

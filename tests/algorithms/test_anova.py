@@ -111,3 +111,21 @@ def test_node_below_min_rows_is_left_out() -> None:
     # Assert
     np.testing.assert_allclose(result["sum_sq"]["Residuals"], table.loc["Residual", "sum_sq"], **TOL)
     assert result["df"]["Residuals"] == int(table.loc["Residual", "df"])
+
+
+def test_term_without_degrees_of_freedom_has_no_test() -> None:
+    # Arrange: sex is nested in drug (p and q only men, r only women), so the interaction
+    # adds nothing to the main effects: df 0, no F test
+    parts = partitions((50, 60, 80))
+    for name, part in parts.items():
+        nested = np.where(part["drug"] == "r", "F", "M").astype(object)
+        parts[name] = ArrayBundle({c: (nested if c == "sex" else part[c]) for c in part.names})
+
+    # Act
+    result = run_flow(AnovaFlow, parts, VARIABLES, y=("score",), x=("drug", "sex"), parameters={"sstype": 1})
+
+    # Assert
+    assert result["df"]["drug:sex"] == 0
+    assert result["f_stat"]["drug:sex"] is None
+    assert result["f_pvalue"]["drug:sex"] is None
+    assert result["f_pvalue"]["drug"] is not None

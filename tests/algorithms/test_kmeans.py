@@ -7,9 +7,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from algorithm_flows import AlgorithmError, Variable
+from algorithm_flows import InvalidParametersError, Variable
 from algorithm_flows.kmeans_flow import KMeansFlow
 from algorithm_flows.testing import run_flow
+from tests.helpers.lloyd import lloyd
 from tests.helpers.reference import REFERENCE_DISCLOSURE
 from udf_library import ArrayBundle, UdfInputError
 from udf_library.kmeans_udfs import (
@@ -44,33 +45,6 @@ def pooled(parts: dict[str, ArrayBundle]) -> np.ndarray:
     return np.vstack([parts[n].matrix(list(NAMES)) for n in sorted(parts)])
 
 
-def lloyd(points: np.ndarray, params: dict[str, Any]) -> dict[str, Any]:
-    """Plain Lloyd's algorithm from the flow's seeded initial centroids."""
-    k = params["numOfClusters"]
-    rng = np.random.default_rng(params.get("seed", 0))
-    centroids = rng.uniform(params.get("initialMin", 0.0), params.get("initialMax", 1.0), size=(k, points.shape[1]))
-    tolerance = params.get("tolerance", 0.0)
-    iterations, is_converged = 0, False
-    while iterations < params.get("numOfIterations", 100) and not is_converged:
-        distances = ((points[:, None, :] - centroids[None, :, :]) ** 2).sum(axis=2)
-        labels = distances.argmin(axis=1)
-        new = centroids.copy()
-        for c in range(k):
-            if np.any(labels == c):
-                new[c] = points[labels == c].mean(axis=0)
-        shift = np.linalg.norm(new - centroids, axis=1).max()
-        centroids = new
-        iterations += 1
-        is_converged = tolerance > 0 and shift <= tolerance
-    inertia = ((points[:, None, :] - centroids[None, :, :]) ** 2).sum(axis=2).min(axis=1).sum()
-    return {
-        "centroids": centroids,
-        "iterations": iterations,
-        "is_converged": is_converged,
-        "inertia": inertia,
-    }
-
-
 def test_kmeans_equals_central_lloyd() -> None:
     # Arrange
     parts = make_partitions((80, 50, 120))
@@ -80,7 +54,7 @@ def test_kmeans_equals_central_lloyd() -> None:
     result = run_flow(KMeansFlow, parts, VARIABLES, y=NAMES, parameters=params, **REFERENCE_DISCLOSURE)
     # Assert
     np.testing.assert_allclose(result["centroids"], expected["centroids"], rtol=1e-9, atol=1e-9)
-    assert result["iterations"] == 25
+    assert result["iterations"] == expected["iterations"]
     assert result["n_obs"] == 250
     assert result["inertia"] == pytest.approx(expected["inertia"], rel=1e-9)
 
@@ -98,19 +72,64 @@ def test_kmeans_stops_early_once_centroids_settle() -> None:
     np.testing.assert_allclose(result["centroids"], expected["centroids"], rtol=1e-9, atol=1e-9)
 
 
-def test_kmeans_empty_cluster_keeps_its_centroid() -> None:
-    # Arrange: data in [0, 1]^2, centroids drawn in [0, 10]^2, so some attract no row.
+def test_kmeans_reseeds_an_empty_cluster() -> None:
+    # Arrange: data in [0, 1]^2, centroids drawn in [0, 10]^2, so some attract no row at first.
     parts = make_partitions((60, 60, 60), seed=2)
-    params = {"numOfClusters": 4, "numOfIterations": 5, "initialMax": 10.0, "seed": 1}
-    initial = np.random.default_rng(1).uniform(0.0, 10.0, size=(4, 2))
+    params = {"numOfClusters": 4, "numOfIterations": 30, "initialMax": 10.0, "seed": 1}
     expected = lloyd(pooled(parts), params)
+    # Act (small clusters on the way are the point here, not the cell rule)
+    result = run_flow(KMeansFlow, parts, VARIABLES, y=NAMES, parameters=params, **REFERENCE_DISCLOSURE)
+    # Assert: every cluster ends with rows
+    centroids = np.array(result["centroids"])
+    points = pooled(parts)
+    labels = ((points[:, None, :] - centroids[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
+    assert np.bincount(labels, minlength=4).min() > 0
+    np.testing.assert_allclose(centroids, expected["centroids"], rtol=1e-9, atol=1e-9)
+
+
+def test_kmeans_converges_when_centroids_stop_moving_with_default_tolerance() -> None:
+    # Arrange
+    parts = make_partitions((80, 50, 120), seed=1)
+    params = {"numOfClusters": 3, "numOfIterations": 100, "seed": 5}
     # Act
     result = run_flow(KMeansFlow, parts, VARIABLES, y=NAMES, parameters=params)
     # Assert
-    unchanged = np.all(np.isclose(expected["centroids"], initial), axis=1)
-    assert unchanged.any()
-    np.testing.assert_array_equal(np.array(result["centroids"])[unchanged], initial[unchanged])
-    np.testing.assert_allclose(result["centroids"], expected["centroids"], rtol=1e-9, atol=1e-9)
+    assert result["is_converged"] is True
+    assert result["iterations"] == lloyd(pooled(parts), params)["iterations"] < 100
+
+
+def test_kmeans_default_start_follows_the_data() -> None:
+    # Arrange: variables on a real scale (around 3000 and -40), far from [0, 1]
+    parts = make_partitions((80, 50, 120), seed=6)
+    for name, part in parts.items():
+        parts[name] = ArrayBundle({"dataset": part["dataset"], "a": part["a"] * 500 + 3000, "b": part["b"] * 20 - 40})
+    params = {"numOfClusters": 3, "numOfIterations": 50, "seed": 2}
+    expected = lloyd(pooled(parts), params)
+    # Act
+    result = run_flow(KMeansFlow, parts, VARIABLES, y=NAMES, parameters=params, **REFERENCE_DISCLOSURE)
+    # Assert: no dead centroid, and the same run as centrally
+    centroids = np.array(result["centroids"])
+    points = pooled(parts)
+    labels = ((points[:, None, :] - centroids[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
+    assert np.bincount(labels, minlength=3).min() > 0
+    np.testing.assert_allclose(centroids, expected["centroids"], rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"initialMin": -1e308, "initialMax": 1e308},
+        {"initialMax": float("nan")},
+        {"initialMin": float("-inf")},
+        {"tolerance": float("inf")},
+    ],
+)
+def test_kmeans_rejects_a_non_finite_initial_range(params: dict[str, Any]) -> None:
+    # Arrange
+    parts = make_partitions((30, 30, 30))
+    # Act / Assert
+    with pytest.raises(InvalidParametersError, match="finite"):
+        run_flow(KMeansFlow, parts, VARIABLES, y=NAMES, parameters={"numOfClusters": 2, **params})
 
 
 def test_kmeans_leaves_out_a_node_below_min_rows() -> None:
@@ -131,7 +150,7 @@ def test_kmeans_rejects_an_empty_initial_range() -> None:
     parts = make_partitions((30, 30, 30))
     params = {"numOfClusters": 2, "initialMin": 1.0, "initialMax": 1.0}
     # Act / Assert
-    with pytest.raises(AlgorithmError, match="initialMin"):
+    with pytest.raises(InvalidParametersError, match="initialMin"):
         run_flow(KMeansFlow, parts, VARIABLES, y=NAMES, parameters=params)
 
 
@@ -177,8 +196,8 @@ def test_local_calc_breaks_distance_ties_toward_the_first_centroid() -> None:
     assert sums["count"].tolist() == [1, 1]
 
 
-def test_global_calc_keeps_an_empty_cluster_and_reports_the_shift() -> None:
-    # Arrange
+def test_global_calc_reseeds_an_empty_cluster_and_reports_the_shift() -> None:
+    # Arrange: cluster 1 is empty; cluster 0 has 4 rows with SSE 3
     centroids = ArrayBundle({"cluster": [0, 1], "a": [0.0, 5.0]})
     sums = ArrayBundle(
         {
@@ -190,9 +209,9 @@ def test_global_calc_keeps_an_empty_cluster_and_reports_the_shift() -> None:
     )
     # Act
     new, stats = global_calc(sums, centroids, ["a"])
-    # Assert
-    assert new["a"].tolist() == [2.0, 5.0]
-    assert stats["max_shift"].tolist() == [2.0]
+    # Assert: the empty cluster moves to the mean of cluster 0 plus its spread, sqrt(3 / 4)
+    assert new["a"].tolist() == pytest.approx([2.0, 2.0 + np.sqrt(0.75)])
+    assert stats["max_shift"].tolist() == pytest.approx([5.0 - 2.0 - np.sqrt(0.75)])
     assert stats["rows"].tolist() == [4]
     assert stats["sse"].tolist() == [3.0]
 

@@ -157,3 +157,28 @@ def test_node_below_min_rows_is_left_out() -> None:
     # Assert
     np.testing.assert_allclose(result["histogram"][0]["bins"], edges, rtol=1e-12)
     assert result["histogram"][0]["counts"] == blank(node_histograms(kept, edges), 10)
+
+
+def test_two_grouping_variables_keep_their_own_counts() -> None:
+    # Arrange: "sex" has 2 levels, "group" 3; a UDF that matched variables to columns by
+    # mapping order (which a protobuf Struct does not keep) mixes them up or fails.
+    parts = partitions((300, 400, 500))
+    _, edges = np.histogram(pooled(parts, "volume"), bins=6)
+
+    # Act
+    result = run_flow(
+        MultipleHistogramsFlow,
+        parts,
+        VARIABLES,
+        y=("volume",),
+        x=("sex", "group"),
+        parameters={"bins": 6},
+        **EXACT_EXTREMES,
+    )
+
+    # Assert
+    grouped = result["histogram"][1:]
+    labels = [(h["grouping_var"], h["grouping_enum"]) for h in grouped]
+    assert labels == [("sex", "M"), ("sex", "F"), ("group", "a"), ("group", "b"), ("group", "c")]
+    for h in grouped:
+        assert h["counts"] == blank(node_histograms(parts, edges, h["grouping_var"], h["grouping_enum"]), 10)

@@ -154,6 +154,28 @@ def test_transformations_match_pooled_transform_then_sklearn() -> None:
     np.testing.assert_allclose(result["sigmas"], transformed.std(axis=0, ddof=1), rtol=RTOL)
 
 
+def test_transformations_apply_in_a_fixed_order_whatever_the_key_order() -> None:
+    # arrange: parameters travel as a protobuf Struct, whose keys keep no order, so
+    # "center" written before "log" must still mean log first
+    parts = make_partitions([30, 250, 120])
+    transformed = pooled(parts)
+    transformed[:, 0] = np.log(transformed[:, 0])
+    transformed[:, 0] -= transformed[:, 0].mean()
+
+    # act
+    result = run_flow(
+        PcaWithTransformationFlow,
+        parts,
+        VARIABLES,
+        y=tuple(NAMES),
+        parameters={"data_transformation": {"center": ["a"], "log": ["a"]}},
+    )
+
+    # assert
+    assert_pca_matches(result, transformed)
+    np.testing.assert_allclose(result["means"], transformed.mean(axis=0), rtol=RTOL, atol=ATOL)
+
+
 def test_transformed_rows_are_exposed_on_their_nodes() -> None:
     # arrange
     parts = make_partitions([30, 80, 60])
@@ -191,7 +213,7 @@ def test_log_of_non_positive_values_raises_a_clear_error() -> None:
     [
         ({"square": ["a"]}, "'square' is unknown"),
         ({"log": ["flat"]}, "'flat' is not in y"),
-        ({"center": ["a"], "exp": ["a"]}, "after center or standardize"),
+        ({"log": ["a"], "exp": ["a"]}, "both log and exp"),
     ],
 )
 def test_bad_transformations_are_rejected(steps: dict[str, list[str]], problem: str) -> None:

@@ -27,6 +27,7 @@ from mip_controller.client import Controller
 from mip_controller.demo_data import write_demo_federation
 from mip_controller.federation import LocalFederation
 from mip_node.db import Database, DatasetRecord, DuckDBDatabase, MonetDBDatabase, MonetDBSettings, Privacy, TableMeta
+from tests.helpers.lloyd import lloyd
 from tests.helpers.reference import REFERENCE_DISCLOSURE
 
 URL_VARIABLE = "MIP_MONETDB_URL"
@@ -439,19 +440,12 @@ def pooled(data_dir: Path, columns: list[str]) -> np.ndarray:
     return np.array(found)
 
 
-def lloyd(points: np.ndarray, centroids: np.ndarray, iterations: int) -> np.ndarray:
-    for _ in range(iterations):
-        labels = ((points[:, None, :] - centroids[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
-        centroids = np.array(
-            [points[labels == k].mean(axis=0) if (labels == k).any() else centroids[k] for k in range(len(centroids))]
-        )
-    return centroids
+KMEANS = {"numOfClusters": 3, "numOfIterations": 5, "initialMin": 0.0, "initialMax": 10.0, "seed": 3}
 
 
 def test_kmeans_and_linear_regression_run_whole_on_the_backend(federation: LocalFederation, tmp_path: Path) -> None:
     # Arrange
     points = pooled(tmp_path / "data", VARIABLES)
-    initial = np.random.default_rng(3).uniform(0.0, 10.0, size=(3, len(VARIABLES)))
     regression = pooled(tmp_path / "data", ["cognition", "hippocampus", "entorhinal"])
     design = np.column_stack([np.ones(len(regression)), regression[:, 1:]])
     expected_coefficients = np.linalg.lstsq(design, regression[:, 0], rcond=None)[0]
@@ -465,7 +459,7 @@ def test_kmeans_and_linear_regression_run_whole_on_the_backend(federation: Local
             data_model="demo:1.0",
             datasets=datasets,
             y=VARIABLES,
-            parameters={"numOfClusters": 3, "numOfIterations": 5, "initialMin": 0.0, "initialMax": 10.0, "seed": 3},
+            parameters=KMEANS,
         )
         linear = controller.run(
             "linear_regression",
@@ -476,7 +470,8 @@ def test_kmeans_and_linear_regression_run_whole_on_the_backend(federation: Local
         )
 
     # Assert
-    np.testing.assert_allclose(np.array(kmeans.result["centroids"]), lloyd(points, initial, 5), rtol=1e-9, atol=1e-9)
+    expected = lloyd(points, KMEANS)["centroids"]
+    np.testing.assert_allclose(np.array(kmeans.result["centroids"]), expected, rtol=1e-9, atol=1e-9)
     assert kmeans.result["n_obs"] == len(points)
     np.testing.assert_allclose(linear.result["coefficients"], expected_coefficients, rtol=1e-8, atol=1e-10)
     assert linear.result["n_obs"] == len(regression)

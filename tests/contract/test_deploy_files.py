@@ -24,6 +24,7 @@ K8S_DOCS = [
     (path.name, doc) for path in sorted((DEPLOY / "k8s").glob("*.yaml")) for doc in yaml.safe_load_all(path.read_text())
 ]
 PREFIXES = {"MIP_NODE_": NodeConfig, "MIP_CONTROLLER_": ControllerConfig}
+VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
 
 
 def _tool(name: str) -> str | None:
@@ -102,7 +103,7 @@ def test_every_process_is_probed_through_grpc_health() -> None:
     assert sorted(doc["kind"] for doc in workloads) == ["Deployment", "StatefulSet", "StatefulSet"]
     for doc in workloads:
         for container in _containers(doc):
-            assert container["readinessProbe"]["grpc"] == {"port": 50051}
+            assert container["readinessProbe"]["grpc"]["port"] == 50051
             assert container["livenessProbe"]["grpc"] == {"port": 50051}
 
 
@@ -190,3 +191,71 @@ def test_readme_configuration_table_matches_the_code(table: str, cls: type) -> N
     # Assert
     missing = sorted({f.name for f in dataclasses.fields(cls)} - documented)
     assert missing == [], f"settings missing from the README's {table} table (add a row each): {missing}"
+
+
+def test_controller_state_lives_on_a_volume_everywhere() -> None:
+    # Arrange: the image runs as uid 10001 from a root-owned install, so state needs an absolute,
+    # writable place: a declared volume, mounted by compose and Kubernetes
+    state_dir = ControllerConfig.__dataclass_fields__["state_dir"].default
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    volumes = re.search(r"^VOLUME \[(.*)\]$", dockerfile, re.MULTILINE)
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]["controller"]
+    (deployment,) = [doc for _, doc in K8S_DOCS if doc["kind"] == "Deployment"]
+    mounts = [m["mountPath"] for m in _containers(deployment)[0]["volumeMounts"]]
+
+    # Assert
+    assert isinstance(state_dir, Path)
+    assert state_dir.is_absolute()
+    assert volumes is not None
+    volume = next(v for v in (s.strip(' "') for s in volumes.group(1).split(",")) if state_dir.is_relative_to(v))
+    assert any(str(m).split(":")[1] == volume for m in compose.get("volumes", []))
+    assert volume in mounts
+
+
+def test_kubernetes_pods_meet_the_restricted_security_level() -> None:
+    # Arrange
+    workloads = [doc for _, doc in K8S_DOCS if doc["kind"] in ("Deployment", "StatefulSet")]
+
+    # Assert
+    for doc in workloads:
+        pod = doc["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        for container in pod["containers"]:
+            context = container["securityContext"]
+            assert context["allowPrivilegeEscalation"] is False
+            assert context["capabilities"] == {"drop": ["ALL"]}
+            assert container["image"] == f"mip-mesh:{VERSION}"
+
+
+def test_controller_readiness_checks_the_controller_service() -> None:
+    # Arrange
+    (deployment,) = [doc for _, doc in K8S_DOCS if doc["kind"] == "Deployment"]
+
+    # Assert
+    probe = _containers(deployment)[0]["readinessProbe"]["grpc"]
+    assert probe == {"port": 50051, "service": "mip.v1.ControllerService"}
+
+
+def test_only_the_controller_reaches_the_nodes() -> None:
+    # Arrange
+    (policy,) = [doc for _, doc in K8S_DOCS if doc["kind"] == "NetworkPolicy"]
+    controller = {"app.kubernetes.io/name": "mip-mesh", "app.kubernetes.io/component": "controller"}
+
+    # Assert: nodes' gRPC port takes the controller only; metrics stay open to scrapers
+    assert policy["spec"]["podSelector"]["matchExpressions"] == [
+        {"key": "app.kubernetes.io/component", "operator": "In", "values": ["global", "local"]}
+    ]
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    grpc_rules = [r for r in policy["spec"]["ingress"] if {"protocol": "TCP", "port": 50051} in r["ports"]]
+    (grpc_rule,) = grpc_rules
+    assert grpc_rule["from"] == [{"podSelector": {"matchLabels": controller}}]
+    assert grpc_rule["ports"] == [{"protocol": "TCP", "port": 50051}]
+
+
+def test_namespace_enforces_the_restricted_pod_security_level() -> None:
+    # Arrange
+    (namespace,) = [doc for _, doc in K8S_DOCS if doc["kind"] == "Namespace"]
+
+    # Assert
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"

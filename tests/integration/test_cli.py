@@ -89,7 +89,7 @@ def test_pipeline_runs_steps_from_yaml(federation: LocalFederation, tmp_path: Pa
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["algorithms", "--controller", "127.0.0.1:1"], "cannot reach controller at 127.0.0.1:1"),
+        (["algorithms", "--controller", "127.0.0.1:1"], "nothing is listening at 127.0.0.1:1"),
         (["run", "kmeans", "--controller", "127.0.0.1:1", "--request", "{dir}/bad.json"], "is not valid JSON"),
         (["pipeline", "{dir}/missing.yaml", "--controller", "127.0.0.1:1"], "missing.yaml does not exist"),
     ],
@@ -119,3 +119,26 @@ def test_unknown_algorithm_is_one_clear_line(federation: LocalFederation) -> Non
     assert finished.returncode == 1
     assert "unknown algorithm 'no_such_algorithm'" in finished.stderr
     assert "Traceback" not in finished.stderr
+
+
+@pytest.mark.parametrize(
+    ("request_body", "unknown"),
+    [
+        ({"inputdata": {"data_model": "demo:1.0", "datasets": ["demo_site1_a"], "filter": {}}}, "'filter'"),
+        ({"inputdata": {"data_model": "demo:1.0", "datasets": ["demo_site1_a"]}, "params": {}}, "'params'"),
+    ],
+)
+def test_run_request_file_with_unknown_keys_is_refused(
+    tmp_path: Path, request_body: dict[str, object], unknown: str
+) -> None:
+    # Arrange: a typo must not run the experiment on every row
+    path = tmp_path / "request.json"
+    path.write_text(json.dumps(request_body))
+
+    # Act
+    finished = mip("run", "kmeans", "--controller", "127.0.0.1:1", "--request", str(path))
+
+    # Assert
+    assert finished.returncode == 1
+    assert "unknown keys" in finished.stderr
+    assert unknown in finished.stderr

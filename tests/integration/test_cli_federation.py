@@ -56,3 +56,11 @@ def test_federation_up_splits_a_data_model_folder(tmp_path: Path) -> None:
     assert len(placed) == 30  # the *-test.csv files are left out by default
     for index, codes in enumerate(split_datasets(sorted(placed), 3)):
         assert all(placed[code] == [f"local{index + 1}"] for code in codes)
+
+
+def test_federation_down_on_a_stopped_federation_succeeds(tmp_path: Path) -> None:
+    # Act: nothing was started there (or it was stopped already)
+    output = _mip("federation", "down", "--workdir", str(tmp_path / "fed"), cwd=tmp_path)
+
+    # Assert
+    assert "no federation running" in output

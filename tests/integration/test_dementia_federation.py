@@ -20,7 +20,7 @@ def dementia(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Controller]:
     workdir = tmp_path_factory.mktemp("dementia")
     folders = split_data_folder(DATA / "dementia_v_0_1", workdir / "data", 3)
     with (
-        LocalFederation(workdir, [[f] for f in folders]) as federation,
+        LocalFederation(workdir, [[f] for f in folders], node_settings={"missing_cde_columns": "empty"}) as federation,
         Controller(federation.controller_address) as client,
     ):
         yield client

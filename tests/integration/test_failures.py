@@ -24,7 +24,11 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFedera
     workdir = tmp_path_factory.mktemp("failures")
     folders = write_demo_federation(workdir / "data", num_locals=3, rows_per_dataset=100, seed=5)
     settings = {"health_interval_s": 0.3, "node_call_timeout_s": 4.0, "canary_interval_s": 1.0}
-    federation = LocalFederation(workdir, [[f] for f in folders], controller_settings=settings)
+    # These experiments start k-means far off (initialMax=50) so they run long; the reseeded
+    # clusters are tiny on the way, which the cell rule (tested in tests/privacy) would refuse.
+    federation = LocalFederation(
+        workdir, [[f] for f in folders], node_settings={"min_cell_rows": 1}, controller_settings=settings
+    )
     with federation:
         yield federation
 
@@ -154,6 +158,30 @@ def test_no_experiment_table_remains_after_twenty_experiments(
     assert "NodeUnavailableError" in outcomes
     for node_id in ["global", "local1", "local2", "local3"]:
         _wait_until(lambda node_id=node_id: _experiment_tables(federation, node_id) == 0)
+
+
+def test_controller_lost_mid_experiment_is_named(federation: LocalFederation, controller: Controller) -> None:
+    # Arrange
+    datasets = _datasets(controller)
+    experiment_ids: list[str] = []
+
+    def kill_controller(progress: Progress) -> None:
+        experiment_ids.append(progress.experiment_id)
+        if progress.kind == "progress" and progress.iteration == 2:
+            federation.kill("controller")
+
+    # Act
+    try:
+        with pytest.raises(NodeUnavailableError) as caught:
+            _kmeans(controller, datasets, kill_controller, iterations=10_000)
+    finally:
+        federation.start_again("controller")
+
+    # Assert
+    assert "lost mid-experiment" in caught.value.message
+    assert experiment_ids[0]
+    assert experiment_ids[0] in caught.value.message
+    assert "is it running" not in caught.value.message
 
 
 def test_controller_restart_keeps_serving(federation: LocalFederation) -> None:

@@ -5,25 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mip_common.errors import InvalidRequestError
+from mip_common.errors import DeadlineError, InvalidRequestError
 from mip_controller.client import Controller, Progress
 from mip_controller.federation import LocalFederation
+from tests.helpers.lloyd import lloyd
 from tests.integration.conftest import demo_datasets, pooled_rows
 
 VARIABLES = ["hippocampus", "entorhinal", "ventricles"]
-
-
-def lloyd(points: np.ndarray, centroids: np.ndarray, iterations: int) -> np.ndarray:
-    for _ in range(iterations):
-        distances = ((points[:, None, :] - centroids[None, :, :]) ** 2).sum(axis=2)
-        labels = distances.argmin(axis=1)
-        updated = centroids.copy()
-        for k in range(len(centroids)):
-            members = points[labels == k]
-            if len(members):
-                updated[k] = members.mean(axis=0)
-        centroids = updated
-    return centroids
 
 
 def test_kmeans_equals_centralized_lloyd(federation: LocalFederation, controller: Controller) -> None:
@@ -36,8 +24,7 @@ def test_kmeans_equals_centralized_lloyd(federation: LocalFederation, controller
         "seed": 3,
     }
     points = pooled_rows(federation, VARIABLES)
-    initial = np.random.default_rng(3).uniform(0.0, 10.0, size=(4, len(VARIABLES)))
-    expected = lloyd(points, initial, 7)
+    expected = lloyd(points, params)
     events: list[Progress] = []
 
     # Act
@@ -51,10 +38,10 @@ def test_kmeans_equals_centralized_lloyd(federation: LocalFederation, controller
     )
 
     # Assert
-    np.testing.assert_allclose(np.array(outcome.result["centroids"]), expected, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(np.array(outcome.result["centroids"]), expected["centroids"], rtol=1e-9, atol=1e-9)
     assert outcome.result["n_obs"] == len(points)
     assert sum(outcome.participants.values()) == len(points)
-    assert [e.iteration for e in events if e.kind == "progress"] == list(range(1, 8))
+    assert [e.iteration for e in events if e.kind == "progress"] == list(range(1, expected["iterations"] + 1))
 
 
 def test_kmeans_on_some_datasets_uses_only_their_nodes(controller: Controller) -> None:
@@ -92,3 +79,20 @@ def test_bad_parameter_is_invalid_argument(controller: Controller) -> None:
             y=VARIABLES,
             parameters={"numOfClusters": 0},
         )
+
+
+def test_experiment_out_of_budget_says_so_and_names_the_slowest_node(controller: Controller) -> None:
+    # Act: far too little time for the work asked
+    with pytest.raises(DeadlineError) as caught:
+        controller.run(
+            "kmeans",
+            data_model="demo:1.0",
+            datasets=demo_datasets(controller),
+            y=VARIABLES,
+            parameters={"numOfClusters": 8, "numOfIterations": 10_000, "initialMax": 500.0},
+            timeout_s=0.3,
+        )
+
+    # Assert
+    assert "time budget ran out" in caught.value.message
+    assert "slowest node in this step: " in caught.value.message

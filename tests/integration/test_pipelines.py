@@ -15,6 +15,7 @@ import pytest
 from mip_common.errors import InvalidRequestError
 from mip_controller.client import Controller, experiment_step
 from mip_controller.federation import LocalFederation
+from tests.helpers.lloyd import lloyd
 from tests.integration.conftest import demo_datasets, pooled_rows
 
 VARIABLES = ["hippocampus", "entorhinal", "ventricles"]
@@ -45,25 +46,9 @@ def _aligned(expected_vecs: np.ndarray, expected_scores: np.ndarray, actual_vecs
     return aligned
 
 
-def _lloyd(points: np.ndarray, seed: int, num_clusters: int, low: float, high: float, iterations: int) -> np.ndarray:
-    centroids = np.random.default_rng(seed).uniform(low, high, size=(num_clusters, points.shape[1]))
-    for _ in range(iterations):
-        labels = ((points[:, None, :] - centroids[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
-        centroids = np.array(
-            [points[labels == k].mean(axis=0) if np.any(labels == k) else centroids[k] for k in range(num_clusters)]
-        )
-    return centroids
-
-
 def _kmeans_reference(scores: np.ndarray) -> np.ndarray:
-    return _lloyd(
-        scores,
-        KMEANS["seed"],
-        KMEANS["numOfClusters"],
-        KMEANS["initialMin"],
-        KMEANS["initialMax"],
-        KMEANS["numOfIterations"],
-    )
+    centroids: np.ndarray = lloyd(scores, KMEANS)["centroids"]
+    return centroids
 
 
 def test_kmeans_on_pca_scores_equals_pooled_computation(federation: LocalFederation, controller: Controller) -> None:

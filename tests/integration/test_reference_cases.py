@@ -69,7 +69,9 @@ def dementia(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Controller]:
     workdir = tmp_path_factory.mktemp("reference")
     folders = split_data_folder(DATA / "dementia_v_0_1", workdir / "data", 3)
     with (
-        LocalFederation(workdir, [[f] for f in folders], node_settings=REFERENCE_DISCLOSURE) as federation,
+        LocalFederation(
+            workdir, [[f] for f in folders], node_settings=REFERENCE_DISCLOSURE | {"missing_cde_columns": "empty"}
+        ) as federation,
         Controller(federation.controller_address) as client,
     ):
         yield client

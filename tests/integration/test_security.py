@@ -73,6 +73,7 @@ def token_controller(tls_federation: LocalFederation) -> Iterator[str]:
         "tls_ca_file": str(files.ca),
         "client_auth": "token",
         "token_file": str(workdir / "tokens.txt"),
+        "state_dir": str(workdir / "token-controller-state"),
     }
     (workdir / "tokens.txt").write_text(f"# researchers\n{TOKEN}\nanother-token\n")
     config = workdir / "token-controller.toml"
@@ -241,12 +242,16 @@ def test_node_health_needs_only_a_certificate_of_the_ca(tls_federation: LocalFed
 
 
 def test_controller_refuses_client_without_certificate(tls_federation: LocalFederation) -> None:
-    # the controller requires client certificates (client_auth = "mtls"): the handshake fails
+    # the controller requires client certificates (client_auth = "mtls"): the handshake fails,
+    # and the message says so rather than asking whether the controller runs
     with (
         Controller(tls_federation.controller_address, ca_file=tls_federation.cert_files().ca) as controller,
-        pytest.raises(NodeUnavailableError),
+        pytest.raises(NodeUnavailableError) as caught,
     ):
         controller.datasets()
+
+    assert "TLS handshake" in caught.value.message
+    assert "is it running" not in caught.value.message
 
 
 def test_token_controller_refuses_missing_and_wrong_tokens(

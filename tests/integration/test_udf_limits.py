@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 
@@ -58,3 +59,34 @@ async def test_memory_hungry_udf_fails_alone(node: NodeClient) -> None:
     assert beat.database_status == "ok"
     response = await _run(node, "health.local_ping")
     assert response.outputs[0].table.row_count == 1  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def threaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFederation]:
+    settings = {"udf_isolation": "thread", "udf_workers": 2, "udf_timeout_s": 2.0} | PROBE_SETTINGS
+    federation = LocalFederation(tmp_path_factory.mktemp("threaded"), [[]], node_settings=settings)
+    with federation:
+        yield federation
+
+
+@pytest.mark.slow
+async def test_endless_udfs_in_threads_fail_at_the_limit_and_free_the_node(threaded: LocalFederation) -> None:
+    # Arrange: as many endless calls as the node has workers
+    client = NodeClient("local1", threaded.node_address("local1"), concurrency=4, chunk_bytes=1 << 20)
+    try:
+        calls = [_run(client, "fault_probe.sleep_forever", seconds=600.0) for _ in range(2)]
+
+        # Act
+        outcomes = await asyncio.gather(*calls, return_exceptions=True)
+        beat = await client.heartbeat(time.monotonic() + 5)
+        response = await _run(client, "health.local_ping")
+
+        # Assert
+        for outcome in outcomes:
+            assert isinstance(outcome, DeadlineError)
+            assert "limit of 2 s" in outcome.message
+        assert beat.database_status == "ok"
+        assert response.outputs[0].table.row_count == 1  # type: ignore[attr-defined]
+    finally:
+        await client.delete_experiment_tables(time.monotonic() + 10, EXPERIMENT)
+        await client.close()

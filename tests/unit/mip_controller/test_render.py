@@ -43,6 +43,22 @@ def test_dict_of_dicts_is_one_table_with_a_row_per_term() -> None:
     assert text.splitlines()[3].split() == ["Residuals", "2", "9"]
 
 
+def test_term_table_keeps_the_model_order_whatever_the_key_order() -> None:
+    # Arrange: a result that came through a protobuf Struct has its keys in no particular order
+    result = {
+        "f_pvalue": {"Residuals": 0.0, "b:a": 0.5, "b": 0.2, "a": 0.1},
+        "df": {"b:a": 1, "Residuals": 9, "a": 1, "b": 2},
+        "sum_sq": {"a": 1.0, "Residuals": 2.0, "b:a": 3.0, "b": 4.0},
+    }
+
+    # Act
+    lines = render_result(result, row_labels=["Intercept", "b", "a"]).splitlines()
+
+    # Assert: statistics in their usual order; terms as the model adds them, residuals last
+    assert lines[0].split() == ["sum_sq", "df", "f_pvalue"]
+    assert [line.split()[0] for line in lines[2:]] == ["b", "a", "b:a", "Residuals"]
+
+
 def test_records_are_flattened_into_columns() -> None:
     # Act
     text = render_result({"variable_based": [{"variable": "v", "data": {"mean": 1.5, "std": None}}]})

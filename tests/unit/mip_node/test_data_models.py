@@ -141,21 +141,53 @@ def test_excluded_files_are_not_loaded(db: DuckDBDatabase, federation: list[Path
     assert table_rows(db) == 50
 
 
-def test_a_cde_column_missing_from_the_csv_loads_as_missing(db: DuckDBDatabase, tmp_path: Path) -> None:
-    # Arrange
-    keep = [i for i, c in enumerate(DEMO_HEADER) if c != "cognition"]
+def test_a_csv_missing_cde_columns_is_refused_naming_them(db: DuckDBDatabase, tmp_path: Path) -> None:
+    # Arrange: a dropped column must not load as a column of missing values unnoticed
+    keep = [i for i, c in enumerate(DEMO_HEADER) if c not in ("cognition", "amyloid")]
     folder = make_folder(
         tmp_path / "m",
         {"a.csv": [[DEMO_HEADER[i] for i in keep], [GOOD_ROW[i] for i in keep]]},
     )
 
     # Act
-    load_folder(db, folder)
+    with pytest.raises(DataLoadError) as caught:
+        load_folder(db, folder)
+
+    # Assert
+    assert "a.csv line 1 (header): CDE columns ['amyloid', 'cognition'] are missing" in caught.value.message
+    assert db.datasets() == []
+
+
+def test_missing_cde_columns_load_as_missing_when_allowed_with_a_warning(db: DuckDBDatabase, tmp_path: Path) -> None:
+    # Arrange
+    keep = [i for i, c in enumerate(DEMO_HEADER) if c != "cognition"]
+    folder = make_folder(
+        tmp_path / "m",
+        {"a.csv": [[DEMO_HEADER[i] for i in keep], [GOOD_ROW[i] for i in keep]]},
+    )
+    warnings: list[str] = []
+
+    # Act
+    load_folder(db, folder, missing_cde_columns="empty", warnings=warnings)
     table = db.read_table("primary_demo_1_0")
 
     # Assert
     assert table.num_rows == 1
     assert table.column("cognition").to_pylist() == [None]
+    assert warnings == ["a.csv: CDE columns ['cognition'] are missing; loaded as missing values"]
+
+
+def test_a_header_only_csv_loads_nothing_with_a_warning(db: DuckDBDatabase, tmp_path: Path) -> None:
+    # Arrange
+    folder = make_folder(tmp_path / "m", {"a.csv": [DEMO_HEADER]})
+    warnings: list[str] = []
+
+    # Act
+    _, records = load_folder(db, folder, warnings=warnings)
+
+    # Assert
+    assert records == []
+    assert warnings == ["a.csv: no rows (only a header); nothing loaded from it"]
 
 
 def test_blank_lines_and_integral_floats_are_accepted(db: DuckDBDatabase, tmp_path: Path) -> None:
@@ -506,7 +538,7 @@ def test_shared_dementia_folder_loads_2188_rows_in_30_datasets(db: DuckDBDatabas
     folder = DATA / "dementia_v_0_1"
 
     # Act
-    spec, records = load_folder(db, folder, exclude_globs=["*-test.csv"])
+    spec, records = load_folder(db, folder, exclude_globs=["*-test.csv"], missing_cde_columns="empty")
 
     # Assert
     assert spec.key == "dementia:0.1"
