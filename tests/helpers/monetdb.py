@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
 import socket
 import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,21 +147,8 @@ class OwnServer:
         subprocess.run(["bash", str(SHARED_MONETDB / "stop.sh"), str(self.directory)], check=True, timeout=60)
 
 
-@pytest.fixture
-def own_monetdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnServer]:
-    """A MonetDB server of the test's own, on a free port, stopped and removed afterwards."""
-    if not (SHARED_MONETDB / "start.sh").exists():
-        skip_or_fail(f"needs the prebuilt MonetDB server in {SHARED_MONETDB} (../shared beside the checkout)")
-    server = OwnServer(tmp_path_factory.mktemp("monetdb"), _free_port())
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        shutil.rmtree(server.directory, ignore_errors=True)
-
-
-def _free_port() -> int:
+def free_port() -> int:
+    """A port nothing listens on now (the server started next takes it)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]

@@ -6,6 +6,7 @@ stopping it disturbs no other test.
 
 from __future__ import annotations
 
+import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -19,11 +20,23 @@ from mip_common._proto import common_pb2, node_service_pb2, node_service_pb2_grp
 from mip_controller.client import Controller
 from mip_controller.demo_data import write_demo_federation
 from mip_controller.federation import LocalFederation
-from tests.helpers.monetdb import OwnServer, node_settings, own_monetdb
-
-__all__ = ["own_monetdb"]
+from tests.helpers.monetdb import SHARED_MONETDB, OwnServer, free_port, node_settings, skip_or_fail
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def own_monetdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnServer]:
+    """A MonetDB server of the test's own, on a free port, stopped and removed afterwards."""
+    if not (SHARED_MONETDB / "start.sh").exists():
+        skip_or_fail(f"needs the prebuilt MonetDB server in {SHARED_MONETDB} (../shared beside the checkout)")
+    server = OwnServer(tmp_path_factory.mktemp("monetdb"), free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(server.directory, ignore_errors=True)
 
 
 @pytest.fixture
