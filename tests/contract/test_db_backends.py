@@ -290,6 +290,15 @@ def test_query_binds_text_with_percent_and_question_marks(db: Database) -> None:
     assert result.to_pylist() == [{"s": "a%b?", "n": 1}]
 
 
+def test_a_query_with_a_decimal_column_reads_it_as_double(db: Database) -> None:
+    # Act: MonetDB cannot send DECIMAL as a binary column, so this takes its other read path
+    result = db.query("SELECT CAST(? AS DECIMAL(10, 2)) AS d, 7 AS n", [1.25])
+
+    # Assert
+    assert result.schema == pa.schema([("d", pa.float64()), ("n", pa.int64())])
+    assert result.to_pylist() == [{"d": 1.25, "n": 7}]
+
+
 def test_a_failed_write_batch_leaves_nothing_of_the_batch(db: Database) -> None:
     # Arrange: a table the batch drops, and a batch that fails on its last operation
     load_two_datasets(db)
