@@ -20,7 +20,7 @@ from mip_common.certs import create_federation_certs
 from mip_common.errors import MipError
 from mip_controller.client import Controller, Progress, StepOutcome
 from mip_controller.demo_data import write_demo_federation
-from mip_controller.federation import FederationError, LocalFederation, split_data_folder
+from mip_controller.federation import FederationError, LocalFederation, monetdb_node_settings, split_data_folder
 from mip_controller.pipeline import load_pipeline, read_json_file, read_request_file
 from mip_controller.plots import PLOTTABLE, plot_result
 from mip_controller.render import format_table, render_result
@@ -50,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="start a local federation, run k-means, stop everything")
     demo.add_argument("--locals", type=int, default=3, help="local nodes (default 3)")
     demo.add_argument("--tls", action="store_true", help="run with TLS, mTLS and a development CA")
+    _monetdb_option(demo)
     demo.set_defaults(handler=_demo)
 
     federation = commands.add_parser("federation", help="start or stop a local federation").add_subparsers(
@@ -72,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--tls", action="store_true", help="run with TLS: a development CA in WORKDIR/certs, mTLS everywhere"
     )
+    _monetdb_option(up)
     up.set_defaults(handler=_federation_up)
     down = federation.add_parser("down", help="stop the federation started in --workdir")
     down.add_argument("--workdir", type=Path, default=Path(".mip/federation"))
@@ -133,6 +135,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _monetdb_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--monetdb",
+        metavar="URL",
+        help="store every node's data in this MonetDB database, one schema per node "
+        "(monetdb://user:password@host:port/database); default: a DuckDB file per node",
+    )
+
+
 def _controller_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--controller",
@@ -182,10 +193,11 @@ def _start_federation(
     *,
     tls: bool = False,
     is_background: bool = False,
+    monetdb: str | None = None,
 ) -> LocalFederation:
     if num_locals < 1:
         raise ValueError("--locals must be at least 1")
-    node_settings: dict[str, object] = {}
+    node_settings: dict[str, object] = monetdb_node_settings(monetdb) if monetdb else {}
     if data is None:
         folders = [[f] for f in write_demo_federation(workdir / "data", num_locals=num_locals)]
     else:
@@ -194,9 +206,10 @@ def _start_federation(
             raise ValueError(f"{data} is not a data-model folder (no CDEsMetadata.json)")
         globs = exclude if exclude is not None else ["*-test.csv"]
         folders = [[f] for f in split_data_folder(data, workdir / "data", num_locals, globs)]
-    return LocalFederation(
-        workdir, folders, tls=tls, is_bound_to_launcher=not is_background, node_settings=node_settings
-    ).start()
+    federation = LocalFederation(
+        workdir, folders, node_settings=node_settings, tls=tls, is_bound_to_launcher=not is_background
+    )
+    return federation.start()
 
 
 def _federation_up(args: argparse.Namespace) -> None:
@@ -205,7 +218,9 @@ def _federation_up(args: argparse.Namespace) -> None:
         raise ValueError(
             f"a federation is already recorded in {workdir}; run `mip federation down --workdir {args.workdir}`"
         )
-    federation = _start_federation(workdir, args.locals, args.data, args.exclude, tls=args.tls, is_background=True)
+    federation = _start_federation(
+        workdir, args.locals, args.data, args.exclude, tls=args.tls, is_background=True, monetdb=args.monetdb
+    )
     print(federation.controller_address)
     if args.tls:
         files = federation.cert_files("client")
@@ -228,7 +243,7 @@ def _demo(args: argparse.Namespace) -> None:
         flush=True,
     )
     started = time.monotonic()
-    federation = _start_federation(workdir, args.locals, None, None, tls=args.tls)
+    federation = _start_federation(workdir, args.locals, None, None, tls=args.tls, monetdb=args.monetdb)
     try:
         print(f"federation up in {time.monotonic() - started:.1f} s; controller at {federation.controller_address}")
         files = federation.cert_files("client") if args.tls else None

@@ -20,11 +20,12 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 from mip_common.certs import CertFiles, create_federation_certs
 from mip_common.lifetime import PARENT_ENV
 
-__all__ = ["FederationError", "LocalFederation", "ProcessInfo", "split_data_folder"]
+__all__ = ["FederationError", "LocalFederation", "ProcessInfo", "monetdb_node_settings", "split_data_folder"]
 
 _START_TIMEOUT_S = 60.0
 STATE_FILE = "federation.json"
@@ -256,6 +257,30 @@ class LocalFederation:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def monetdb_node_settings(url: str) -> dict[str, object]:
+    """Node settings that store in the MonetDB database of ``monetdb://user:password@host:port/database``.
+
+    Every node keeps its tables in its own schema there (``mip_<node_id>``), so one database
+    serves the whole federation.
+    """
+    parsed = urlparse(url)
+    try:
+        port = parsed.port or 50000
+    except ValueError:
+        port = -1
+    database = parsed.path.strip("/")
+    if parsed.scheme != "monetdb" or not parsed.hostname or not database or "/" in database or port < 0:
+        raise ValueError(f"--monetdb {url!r} must look like monetdb://user:password@host:port/database")
+    return {
+        "db_backend": "monetdb",
+        "monetdb_host": parsed.hostname,
+        "monetdb_port": port,
+        "monetdb_database": database,
+        "monetdb_user": unquote(parsed.username or "monetdb"),
+        "monetdb_password": unquote(parsed.password or "monetdb"),
+    }
 
 
 def split_data_folder(

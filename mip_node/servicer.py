@@ -27,6 +27,7 @@ from mip_common.errors import (
     FailedPreconditionError,
     InvalidRequestError,
     MipError,
+    NodeUnavailableError,
     NotFoundError,
     PrivacyError,
     ResourceLimitError,
@@ -394,19 +395,24 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
         request: node_service_pb2.HeartbeatRequest,
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> node_service_pb2.HeartbeatResponse:
-        _, datasets = await self._workers.run(self._catalogue)
-        tables = await self._workers.run(self._store.experiment_tables, None)
+        database_status = await self._workers.run(self._db.status)
+        try:
+            _, datasets = await self._workers.run(self._catalogue)
+            table_count = len(await self._workers.run(self._store.experiment_tables, None))
+        except NodeUnavailableError:  # the database is away: database_status says so, the heartbeat still answers
+            datasets = self._cached_catalogue[1] if self._cached_catalogue else []
+            table_count = 0
         response = node_service_pb2.HeartbeatResponse(
             node_id=self._config.node_id,
             role=common_pb2.NODE_ROLE_GLOBAL if self._config.is_global else common_pb2.NODE_ROLE_LOCAL,
             version=VERSION,
             running_tasks=self._workers.running,
             queued_tasks=self._workers.queued,
-            database_status=await self._workers.run(self._db.status),
+            database_status=database_status,
             data_models=sorted({d.data_model for d in datasets}),
             datasets=[_dataset_proto(d) for d in datasets],
             free_disk_bytes=shutil.disk_usage(self._config.data_dir).free,
-            experiment_table_count=len(tables),
+            experiment_table_count=table_count,
         )
         response.uptime.FromNanoseconds(int((time.monotonic() - self._started) * 1e9))
         return response

@@ -123,18 +123,14 @@ class Database(ABC):
     def remembered_response(self, request_id: str) -> bytes | None:
         """The stored response of a mutating request already done, for idempotent retries."""
 
+    @abstractmethod
     def write_batch(
         self,
         creates: Sequence[tuple[TableMeta, pa.Table]],
         drops: Sequence[str],
         responses: Sequence[tuple[str, bytes]],
     ) -> None:
-        """Create, drop and remember many things at once; backends make it one transaction."""
-        for meta, table in creates:
-            self.create_table(meta, table.schema, table.to_batches())
-        self.drop_tables(list(drops))
-        for request_id, response in responses:
-            self.remember_response(request_id, response)
+        """Create, drop and remember many things in one transaction: all of it, or none if any part fails."""
 
     @abstractmethod
     def request_ids(self) -> set[str]:

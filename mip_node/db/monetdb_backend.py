@@ -11,8 +11,15 @@ buffers (``_encode_column``). That keeps a node's columns columns all the way an
 no parsing on the server. Batched ``executemany`` was not an option: pymonetdb's
 ``executemany`` runs one ``execute`` (one round trip) per row.
 
-Reading. Results arrive through pymonetdb's result sets (binary where the server offers
-it), ``fetchmany`` batches of rows, turned into Arrow arrays per column.
+Reading. The other way round: ``COPY SELECT ... INTO LITTLE ENDIAN BINARY 'c0', ... ON
+CLIENT`` has the server send one file per result column to the downloader registered with
+``Connection.set_downloader``, and each file becomes an Arrow array with numpy
+(``decode_column``): no Python object per value. Measured on this machine for 10^6 rows of
+three DOUBLE, one BIGINT and one CLOB column: 0.25 s, against 2.7 s through pymonetdb's
+result sets, which build a Python tuple per row even with its binary result protocol. A
+query whose columns have other types (DECIMAL, HUGEINT, dates) still goes through the
+result sets. The ADBC driver for MonetDB (``adbc-driver-monetdb``) needs Python 3.13,
+newer than the node supports.
 
 Parameters. The node builds SQL with ``?`` placeholders (``mip_common.filters``);
 ``to_pyformat`` turns them into pymonetdb's ``%s`` (and doubles every ``%``) outside string
@@ -28,6 +35,12 @@ connection of its own from a small pool (pymonetdb connections are not thread-sa
 Values MonetDB cannot hold: its NULL of BIGINT is -2**63, so that number is refused; its
 NULL of DOUBLE is NaN, so a NaN is stored and read back as NULL (a UDF sees NaN either
 way); text cannot contain a NUL character.
+
+Losing the server. A pooled connection the server has closed (a restart) is noticed before
+use and replaced; while no connection can be made, and when one breaks mid-call, calls fail
+with ``NodeUnavailableError`` (gRPC UNAVAILABLE, which the controller may retry) and
+``status()`` says why, so the node reports a degraded database in its heartbeat. The next
+call after the server is back connects again.
 """
 
 from __future__ import annotations
@@ -36,6 +49,7 @@ import contextlib
 import itertools
 import queue
 import re
+import select
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -48,7 +62,7 @@ import pyarrow.compute as pc
 import pymonetdb
 
 from mip_common.arrow_chunks import normalize_table
-from mip_common.errors import AlreadyExistsError, InvalidRequestError, MipError, NotFoundError
+from mip_common.errors import AlreadyExistsError, InvalidRequestError, MipError, NodeUnavailableError, NotFoundError
 from mip_node.db._interface import (
     Database,
     DatasetRecord,
@@ -62,6 +76,7 @@ __all__ = [
     "MonetDBDatabase",
     "MonetDBSettings",
     "arrow_type_of",
+    "decode_column",
     "encode_column",
     "monetdb_type_of",
     "to_pyformat",
@@ -78,6 +93,17 @@ _NIL_BYTE = b"\x80"
 _FILE_PREFIX = "mip_upload_"
 _READ_BATCH_ROWS = 65_536
 _INSERT_GROUP_BYTES = 64 << 20
+_DOWNLOAD_READ_BYTES = 1 << 20
+# Result types COPY ... INTO BINARY writes as numpy can read them: (dtype, the value that is NULL).
+_BINARY_NUMBERS: dict[str, tuple[str, float | int]] = {
+    "tinyint": ("<i1", -(2**7)),
+    "smallint": ("<i2", -(2**15)),
+    "int": ("<i4", -(2**31)),
+    "bigint": ("<i8", _BIGINT_NIL),
+    "real": ("<f4", float("nan")),
+    "double": ("<f8", float("nan")),
+}
+_BINARY_TEXT = frozenset({"varchar", "char", "clob"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,9 +221,62 @@ def encode_column(name: str, array: pa.Array | pa.ChunkedArray) -> bytes:
     if data_type == pa.string():
         if len(array) and pc.any(pc.match_substring(array, "\x00")).as_py():
             raise InvalidRequestError(f"column {name!r} holds text with a NUL character, which MonetDB cannot store")
-        values = array.to_pylist()
-        return b"".join((_NIL_BYTE if v is None else v.encode("utf-8")) + b"\x00" for v in values)
+        binary = array.cast(pa.large_binary()).fill_null(_NIL_BYTE)
+        terminated = pc.binary_join_element_wise(
+            binary, pa.scalar(b"\x00", pa.large_binary()), pa.scalar(b"", pa.large_binary())
+        )
+        offsets = np.frombuffer(terminated.buffers()[1], dtype=np.int64)
+        start, end = offsets[terminated.offset], offsets[terminated.offset + len(terminated)]
+        return terminated.buffers()[2].to_pybytes()[start:end] if len(terminated) else b""
     raise InvalidRequestError(f"column {name!r} has unsupported type {data_type}")
+
+
+def decode_column(name: str, type_code: str, data: bytes) -> pa.Array:
+    """A column file of ``COPY ... INTO LITTLE ENDIAN BINARY`` as the Arrow array of its wire type.
+
+    Numbers are fixed-width little-endian values with a reserved NULL (the smallest integer,
+    NaN); BOOLEAN is one byte with 0x80 as NULL; text is NUL-terminated UTF-8 with the byte
+    0x80 as NULL. Everything is done on whole buffers: nothing per value in Python.
+    """
+    code = type_code.lower()
+    if code in _BINARY_NUMBERS:
+        dtype, nil = _BINARY_NUMBERS[code]
+        values = np.frombuffer(data, dtype=dtype)
+        missing = np.isnan(values) if isinstance(nil, float) else values == nil
+        wire = np.float64 if isinstance(nil, float) else np.int64
+        return pa.array(values.astype(wire), mask=missing if missing.any() else None)
+    if code == "boolean":
+        codes = np.frombuffer(data, dtype=np.uint8)
+        missing = codes == 0x80
+        return pa.array(codes == 1, mask=missing if missing.any() else None)
+    if code in _BINARY_TEXT:
+        return _decode_text(name, data)
+    raise InvalidRequestError(f"column {name!r} has MonetDB type {type_code}, which the node cannot read in binary")
+
+
+def _decode_text(name: str, data: bytes) -> pa.Array:
+    raw = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(raw == 0)
+    count = len(ends)
+    if count == 0:
+        return pa.array([], type=pa.string())
+    # Without its terminators the data is the values back to back; value i ends where its NUL was, less i.
+    offsets = np.concatenate([[0], ends - np.arange(count)]).astype(np.int64)
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    missing = (ends - starts == 1) & (raw[starts] == 0x80)
+    values = np.delete(raw, ends)
+    array = pa.LargeStringArray.from_buffers(
+        count,
+        pa.py_buffer(offsets),
+        pa.py_buffer(values),
+        pa.array(~missing).buffers()[1] if missing.any() else None,
+        null_count=int(missing.sum()),
+    )
+    try:
+        array.validate(full=True)
+    except pa.ArrowInvalid as exc:
+        raise InvalidRequestError(f"column {name!r} holds text that is not UTF-8: {exc}") from None
+    return array.cast(pa.string())
 
 
 class _ColumnUploader(pymonetdb.Uploader):  # type: ignore[misc]
@@ -225,10 +304,53 @@ class _ColumnUploader(pymonetdb.Uploader):  # type: ignore[misc]
         writer.write(data)
 
 
+class _ColumnDownloader(pymonetdb.Downloader):  # type: ignore[misc]
+    """Receives the column files of a ``COPY SELECT ... INTO BINARY ... ON CLIENT``.
+
+    Only the names the node asked for are accepted, once each, and nothing touches the
+    node's disk: the bytes stay in memory until ``take``.
+    """
+
+    def __init__(self) -> None:
+        self._expected: set[str] = set()
+        self._files: dict[str, bytes] = {}
+
+    def expect(self, names: Iterable[str]) -> None:
+        self._expected = set(names)
+        self._files = {}
+
+    def take(self) -> dict[str, bytes]:
+        files, self._files, self._expected = self._files, {}, set()
+        return files
+
+    def handle_download(self, download: Any, filename: str, text_mode: bool) -> None:
+        if text_mode or filename not in self._expected:
+            download.send_error(f"this client accepts no file {filename!r}")
+            return
+        self._expected.discard(filename)
+        reader = download.binary_reader()
+        parts = []
+        while chunk := reader.read(_DOWNLOAD_READ_BYTES):
+            parts.append(chunk)
+        self._files[filename] = b"".join(parts)
+
+
 @dataclass
 class _Connection:
     raw: Any
     uploader: _ColumnUploader
+    downloader: _ColumnDownloader
+
+    def is_open(self) -> bool:
+        """False when the server has closed the socket (a restart): an idle connection has nothing to read."""
+        sock = getattr(self.raw.mapi, "sock", None)
+        if sock is None:
+            return False
+        try:
+            readable, _, _ = select.select([sock], [], [], 0)
+        except (OSError, ValueError):
+            return False
+        return not readable
 
 
 def _meta_ddl(meta: str) -> list[str]:
@@ -282,36 +404,70 @@ class MonetDBDatabase(Database):
     def _connect(self, *, use_schema: bool = True) -> _Connection:
         """A new connection, in autocommit mode, its unqualified names resolved in the node's schema."""
         s = self._settings
-        raw = pymonetdb.connect(
-            s.database,
-            hostname=s.host,
-            port=s.port,
-            username=s.user,
-            password=s.password,
-            autocommit=True,
-            connect_timeout=s.connect_timeout_s,
-        )
+        try:
+            raw = pymonetdb.connect(
+                s.database,
+                hostname=s.host,
+                port=s.port,
+                username=s.user,
+                password=s.password,
+                autocommit=True,
+                connect_timeout=s.connect_timeout_s,
+            )
+        except (OSError, pymonetdb.Error) as exc:
+            raise NodeUnavailableError(
+                f"the node's MonetDB server at {s.host}:{s.port}/{s.database} cannot be reached ({exc}); "
+                "the node reconnects once it is back"
+            ) from exc
         uploader = _ColumnUploader()
         raw.set_uploader(uploader)
+        downloader = _ColumnDownloader()
+        raw.set_downloader(downloader)
         if use_schema:
             cur = raw.cursor()
             try:
                 cur.execute(f"SET SCHEMA {self._schema}")
-            except BaseException:
+            except BaseException as exc:
                 raw.close()
+                if _is_connection_lost(exc):
+                    raise self._lost(exc) from exc
                 raise
             finally:
                 cur.close()
-        return _Connection(raw, uploader)
+        return _Connection(raw, uploader, downloader)
+
+    def _pooled(self) -> _Connection:
+        """An idle connection the server has not closed, or a new one."""
+        while True:
+            try:
+                conn = self._idle.get_nowait()
+            except queue.Empty:
+                return self._connect()
+            if conn.is_open():
+                return conn
+            with contextlib.suppress(Exception):
+                conn.raw.close()
+
+    def _lost(self, exc: BaseException) -> NodeUnavailableError:
+        """The error a call gets when the server went away under it; idle connections are dropped too."""
+        while True:
+            try:
+                conn = self._idle.get_nowait()
+            except queue.Empty:
+                break
+            with contextlib.suppress(Exception):
+                conn.raw.close()
+        s = self._settings
+        return NodeUnavailableError(
+            f"the connection to the node's MonetDB server at {s.host}:{s.port}/{s.database} was lost ({exc}); "
+            "the node reconnects once it is back"
+        )
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[_Connection]:
         if self._closed:
             raise RuntimeError("the MonetDB database of this node is closed")
-        try:
-            conn = self._idle.get_nowait()
-        except queue.Empty:
-            conn = self._connect()
+        conn = self._pooled()
         healthy = False
         try:
             yield conn
@@ -319,8 +475,13 @@ class MonetDBDatabase(Database):
         except MipError:
             healthy = True  # refused by this node (e.g. a taken name): the connection itself is fine
             raise
+        except BaseException as exc:
+            if _is_connection_lost(exc):
+                raise self._lost(exc) from exc
+            raise
         finally:
             conn.uploader.clear()
+            conn.downloader.take()
             if healthy and not self._closed:
                 self._idle.put(conn)
             else:
@@ -389,21 +550,31 @@ class MonetDBDatabase(Database):
         return "ok"
 
     def create_table(self, meta: TableMeta, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> TableMeta:
+        with self._transaction() as (conn, cur):
+            self._create_in(conn, cur, meta, schema, batches)
+        return self.table_meta(meta.name)
+
+    def _create_in(
+        self, conn: _Connection, cur: Any, meta: TableMeta, schema: pa.Schema, batches: Iterable[pa.RecordBatch]
+    ) -> None:
+        """Create and fill a table inside the caller's transaction."""
         quoted = self._qualified(meta.name)
         columns = ", ".join(f"{quote_identifier(f.name)} {monetdb_type_of(f.name, f.type)}" for f in schema)
-        with self._transaction() as (conn, cur):
-            self._claim_name(cur, meta)
-            cur.execute(f"CREATE TABLE {quoted} ({columns})")
-            for group in _grouped(batches):
-                self._copy_into(conn, cur, quoted, pa.Table.from_batches(group, schema))
-        return self.table_meta(meta.name)
+        self._check_name_free(cur, meta.name)
+        cur.execute(f"CREATE TABLE {quoted} ({columns})")
+        self._record_table(cur, meta)
+        for group in _grouped(batches):
+            self._copy_into(conn, cur, quoted, pa.Table.from_batches(group, schema))
 
     def create_table_as_select(self, meta: TableMeta, select_sql: str, params: Sequence[Any]) -> TableMeta:
         quoted = self._qualified(meta.name)
         statement = to_pyformat(f"CREATE TABLE {quoted} AS ({select_sql}) WITH DATA", len(params))
         with self._transaction() as (_, cur):
-            self._claim_name(cur, meta)
+            self._check_name_free(cur, meta.name)
+            # The SELECT runs before anything is written to the meta schema: on MonetDB 11.53 an
+            # INSERT there would make its unqualified names resolve in the meta schema.
             cur.execute(statement, list(params) or None)
+            self._record_table(cur, meta)
             if meta.privacy is Privacy.PRIVATE and meta.private_rows is None:
                 cur.execute(
                     f"UPDATE {self._meta}.tables SET private_rows = (SELECT count(*) FROM {quoted}) "
@@ -412,15 +583,17 @@ class MonetDBDatabase(Database):
                 )
         return self.table_meta(meta.name)
 
-    def _claim_name(self, cur: Any, meta: TableMeta) -> None:
+    def _check_name_free(self, cur: Any, name: str) -> None:
         cur.execute(
             "SELECT count(*) FROM sys.tables t JOIN sys.schemas s ON t.schema_id = s.id "
             "WHERE s.name = %s AND t.name = %s",
-            [self._settings.schema, meta.name],
+            [self._settings.schema, name],
         )
         row = cur.fetchone()
         if row and row[0]:
-            raise AlreadyExistsError(f"table {meta.name!r} already exists")
+            raise AlreadyExistsError(f"table {name!r} already exists")
+
+    def _record_table(self, cur: Any, meta: TableMeta) -> None:
         cur.execute(
             f"INSERT INTO {self._meta}.tables (table_name, privacy, experiment_id, private_rows) "
             "VALUES (%s, %s, %s, %s)",
@@ -428,31 +601,39 @@ class MonetDBDatabase(Database):
         )
 
     def query(self, select_sql: str, params: Sequence[Any]) -> pa.Table:
-        statement = to_pyformat(select_sql, len(params))
         with self._connection() as conn:
-            cur = conn.raw.cursor()
-            try:
+            return self._read(conn, select_sql, params)
+
+    def _read(self, conn: _Connection, select_sql: str, params: Sequence[Any]) -> pa.Table:
+        """A SELECT's result: as binary column files when every column type allows, else as result rows."""
+        bound = list(params) or None
+        cur = conn.raw.cursor()
+        try:
+            cur.execute(to_pyformat(f"SELECT * FROM ({select_sql}) AS mip_described WHERE 1 = 0", len(params)), bound)
+            described = [(d.name, d.type_code) for d in cur.description or []]
+            schema = _schema_of(cur)
+            if not all(code in _BINARY_NUMBERS or code in _BINARY_TEXT or code == "boolean" for _, code in described):
                 _set_batch_rows(cur, _READ_BATCH_ROWS)
-                cur.execute(statement, list(params) or None)
-                batches = list(_fetch_batches(cur, _READ_BATCH_ROWS))
-                return pa.Table.from_batches(batches, _schema_of(cur))
-            finally:
-                cur.close()
+                cur.execute(to_pyformat(select_sql, len(params)), bound)
+                return pa.Table.from_batches(list(_fetch_batches(cur, _READ_BATCH_ROWS)), schema)
+            names = [f"{_FILE_PREFIX}{next(self._names)}" for _ in described]
+            files = ", ".join(f"'{name}'" for name in names)  # our own names: [a-z_0-9] only
+            conn.downloader.expect(names)
+            cur.execute(
+                to_pyformat(f"COPY {select_sql} INTO LITTLE ENDIAN BINARY {files} ON CLIENT", len(params)), bound
+            )
+            received = conn.downloader.take()
+        finally:
+            cur.close()
+        arrays = [decode_column(n, code, received.get(f, b"")) for (n, code), f in zip(described, names, strict=True)]
+        return pa.Table.from_arrays(arrays, schema=schema)
 
     def read_table(self, name: str) -> pa.Table:
         self.table_meta(name)
         return normalize_table(self.query(f"SELECT * FROM {self._qualified(name)}", []))
 
     def iter_batches(self, name: str, batch_rows: int) -> Iterator[pa.RecordBatch]:
-        self.table_meta(name)
-        with self._connection() as conn:
-            cur = conn.raw.cursor()
-            try:
-                _set_batch_rows(cur, batch_rows)
-                cur.execute(f"SELECT * FROM {self._qualified(name)}")
-                yield from _fetch_batches(cur, batch_rows)
-            finally:
-                cur.close()
+        yield from self.read_table(name).combine_chunks().to_batches(max_chunksize=batch_rows)
 
     def table_meta(self, name: str) -> TableMeta:
         quoted = self._qualified(name)
@@ -485,18 +666,22 @@ class MonetDBDatabase(Database):
     def drop_tables(self, names: Sequence[str]) -> int:
         dropped = 0
         for name in names:
-            quoted = self._qualified(name)
             with self._transaction() as (_, cur):
-                cur.execute(f"SELECT privacy FROM {self._meta}.tables WHERE table_name = %s", [name])
-                row = cur.fetchone()
-                if row is None:
-                    continue
-                if row[0] == Privacy.PRIMARY.value:
-                    raise InvalidRequestError(f"table {name!r} holds primary data and cannot be deleted")
-                cur.execute(f"DROP TABLE IF EXISTS {quoted}")
-                cur.execute(f"DELETE FROM {self._meta}.tables WHERE table_name = %s", [name])
-            dropped += 1
+                dropped += self._drop_in(cur, name)
         return dropped
+
+    def _drop_in(self, cur: Any, name: str) -> int:
+        """Drop one experiment table inside the caller's transaction; 0 if it did not exist."""
+        quoted = self._qualified(name)
+        cur.execute(f"SELECT privacy FROM {self._meta}.tables WHERE table_name = %s", [name])
+        row = cur.fetchone()
+        if row is None:
+            return 0
+        if row[0] == Privacy.PRIMARY.value:
+            raise InvalidRequestError(f"table {name!r} holds primary data and cannot be deleted")
+        cur.execute(f"DROP TABLE IF EXISTS {quoted}")
+        cur.execute(f"DELETE FROM {self._meta}.tables WHERE table_name = %s", [name])
+        return 1
 
     def experiment_tables(self, experiment_id: str | None = None) -> list[TableMeta]:
         sql = (
@@ -519,8 +704,25 @@ class MonetDBDatabase(Database):
 
     def remember_response(self, request_id: str, response: bytes) -> None:
         with self._transaction() as (_, cur):
-            cur.execute(f"DELETE FROM {self._meta}.requests WHERE request_id = %s", [request_id])
-            cur.execute(f"INSERT INTO {self._meta}.requests VALUES (%s, %s)", [request_id, bytes(response)])
+            self._remember_in(cur, request_id, response)
+
+    def _remember_in(self, cur: Any, request_id: str, response: bytes) -> None:
+        cur.execute(f"DELETE FROM {self._meta}.requests WHERE request_id = %s", [request_id])
+        cur.execute(f"INSERT INTO {self._meta}.requests VALUES (%s, %s)", [request_id, bytes(response)])
+
+    def write_batch(
+        self,
+        creates: Sequence[tuple[TableMeta, pa.Table]],
+        drops: Sequence[str],
+        responses: Sequence[tuple[str, bytes]],
+    ) -> None:
+        with self._transaction() as (conn, cur):
+            for meta, table in creates:
+                self._create_in(conn, cur, meta, table.schema, table.to_batches())
+            for name in drops:
+                self._drop_in(cur, name)
+            for request_id, response in responses:
+                self._remember_in(cur, request_id, response)
 
     def forget_responses(self, request_ids: Sequence[str]) -> None:
         ids = list(request_ids)
@@ -582,6 +784,13 @@ class MonetDBDatabase(Database):
                 return [tuple(r) for r in cur.fetchall()]
             finally:
                 cur.close()
+
+
+def _is_connection_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` means the socket to the server is gone (not an error in a statement)."""
+    if isinstance(exc, OSError):
+        return True
+    return isinstance(exc, pymonetdb.ProgrammingError) and "Not connected" in str(exc)
 
 
 def _rollback(cur: Any) -> None:

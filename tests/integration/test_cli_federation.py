@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.mip_data import DATA, require_shared, split_datasets
+from tests.helpers.monetdb import connect, drop_schemas, require_monetdb
 
 MIP = str(Path(sys.executable).parent / "mip")
 
@@ -64,3 +65,42 @@ def test_federation_down_on_a_stopped_federation_succeeds(tmp_path: Path) -> Non
 
     # Assert
     assert "no federation running" in output
+
+
+@pytest.mark.slow
+def test_federation_up_with_monetdb_stores_every_node_in_it(tmp_path: Path) -> None:
+    # Arrange
+    settings = require_monetdb()
+    schemas = ["mip_global", "mip_local1"]
+    drop_schemas(settings, schemas)
+    url = f"monetdb://{settings.user}:{settings.password}@{settings.host}:{settings.port}/{settings.database}"
+
+    try:
+        # Act
+        datasets = _up_list_down(tmp_path, "--locals", "1", "--monetdb", url)
+
+        # Assert: the node's datasets are recorded in its schema of that database
+        connection = connect(settings)
+        try:
+            cursor = connection.cursor()
+            cursor.execute('SELECT code FROM "mip_local1_meta".datasets ORDER BY code')
+            stored = [r[0] for r in cursor.fetchall()]
+        finally:
+            connection.close()
+        assert stored == sorted(str(d["code"]) for d in datasets) == ["demo_site1_a", "demo_site1_b"]
+    finally:
+        drop_schemas(settings, schemas)
+
+
+def test_federation_up_refuses_a_monetdb_address_that_is_not_a_url(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [MIP, "federation", "up", "--workdir", str(tmp_path / "fed"), "--monetdb", "localhost:50000"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 1
+    assert "monetdb://user:password@host:port/database" in result.stderr

@@ -24,6 +24,7 @@ from mip_node.db import monetdb_backend
 from mip_node.db.monetdb_backend import (
     MonetDBSettings,
     arrow_type_of,
+    decode_column,
     encode_column,
     monetdb_type_of,
     rows_to_batch,
@@ -161,7 +162,7 @@ def test_no_rows_make_an_empty_batch_of_the_schema() -> None:
 # -- COPY BINARY column format ---------------------------------------------------------------
 
 
-def decode_column(data: bytes, data_type: pa.DataType, rows: int) -> list[Any]:
+def oracle_decode(data: bytes, data_type: pa.DataType, rows: int) -> list[Any]:
     """The documented COPY BINARY format read back (the server's side, as a test oracle)."""
     if data_type == pa.int64():
         return [None if v == -(2**63) else v for v in struct.unpack(f"<{rows}q", data)]
@@ -191,7 +192,7 @@ def test_a_column_encodes_to_the_documented_binary_format(data_type: pa.DataType
     data = encode_column("c", array)
 
     # Assert
-    assert decode_column(data, data_type, len(values)) == values
+    assert oracle_decode(data, data_type, len(values)) == values
 
 
 def test_a_chunked_column_encodes_like_one_chunk() -> None:
@@ -201,7 +202,7 @@ def test_a_chunked_column_encodes_like_one_chunk() -> None:
 
 def test_nan_is_stored_as_monetdbs_null_of_double() -> None:
     data = encode_column("x", pa.array([float("nan")], type=pa.float64()))
-    assert decode_column(data, pa.float64(), 1) == [None]
+    assert oracle_decode(data, pa.float64(), 1) == [None]
 
 
 def test_values_monetdb_cannot_hold_are_refused() -> None:
@@ -209,6 +210,79 @@ def test_values_monetdb_cannot_hold_are_refused() -> None:
         encode_column("n", pa.array([-(2**63)], type=pa.int64()))
     with pytest.raises(InvalidRequestError, match="NUL"):
         encode_column("s", pa.array(["a\x00b"]))
+
+
+@pytest.mark.parametrize(
+    ("data_type", "type_code", "values"),
+    [
+        (pa.int64(), "bigint", [1, None, -(2**63) + 1, 2**63 - 1, 0]),
+        (pa.float64(), "double", [0.1, None, -1.5e300, 5e-324, math.inf]),
+        (pa.bool_(), "boolean", [True, None, False]),
+        (pa.string(), "clob", ["a", None, "", "ünï\n\t'\"\\%", "\x80", "x" * 1000]),
+        (pa.string(), "varchar", []),
+    ],
+)
+def test_a_binary_column_decodes_to_its_values(data_type: pa.DataType, type_code: str, values: list[Any]) -> None:
+    # Arrange: the server writes result columns in the format it reads them in
+    data = encode_column("c", pa.array(values, type=data_type))
+
+    # Act
+    decoded = decode_column("c", type_code, data)
+
+    # Assert
+    assert decoded.type == data_type
+    assert decoded.to_pylist() == values
+
+
+@pytest.mark.parametrize(
+    ("type_code", "data", "values"),
+    [
+        ("int", struct.pack("<3i", 7, -(2**31), -2), [7, None, -2]),
+        ("smallint", struct.pack("<2h", -(2**15), 300), [None, 300]),
+        ("tinyint", struct.pack("<2b", 5, -(2**7)), [5, None]),
+        ("real", struct.pack("<2f", 1.5, math.nan), [1.5, None]),
+    ],
+)
+def test_narrower_numbers_decode_to_the_wire_types(type_code: str, data: bytes, values: list[Any]) -> None:
+    assert decode_column("c", type_code, data).to_pylist() == values
+
+
+def test_text_that_is_not_utf8_is_refused() -> None:
+    with pytest.raises(InvalidRequestError, match="UTF-8"):
+        decode_column("s", "clob", b"ok\x00\xff\xfe\x00")
+
+
+class FakeDownload:
+    def __init__(self, data: bytes) -> None:
+        self.error: str | None = None
+        self._chunks = [data[i : i + 3] for i in range(0, len(data), 3)]
+
+    def send_error(self, message: str) -> None:
+        self.error = message
+
+    def binary_reader(self) -> FakeDownload:
+        return self
+
+    def read(self, n: int) -> bytes:
+        return self._chunks.pop(0) if self._chunks else b""
+
+
+def test_the_downloader_keeps_only_the_files_it_expects() -> None:
+    # Arrange
+    downloader = monetdb_backend._ColumnDownloader()
+    downloader.expect(["mip_upload_1"])
+    expected, other, again = FakeDownload(b"abcdefgh"), FakeDownload(b"x"), FakeDownload(b"y")
+
+    # Act
+    downloader.handle_download(expected, "mip_upload_1", False)
+    downloader.handle_download(other, "/home/node/.ssh/id_rsa", False)
+    downloader.handle_download(again, "mip_upload_1", False)
+
+    # Assert
+    assert downloader.take() == {"mip_upload_1": b"abcdefgh"}
+    assert expected.error is None
+    assert other.error is not None
+    assert again.error is not None
 
 
 class FakeUpload:
