@@ -326,6 +326,7 @@ def _pipeline(args: argparse.Namespace) -> None:
 
 def _outcome_json(outcome: StepOutcome) -> dict[str, Any]:
     return {
+        "experiment_id": outcome.experiment_id,
         "step": outcome.step,
         "algorithm": outcome.algorithm,
         "result": outcome.result,
@@ -339,7 +340,9 @@ def _progress_printer() -> Any:
     is_tty = sys.stderr.isatty()
 
     def show(event: Progress) -> None:
-        if event.kind == "started":
+        if event.kind == "accepted":
+            line = f"experiment {event.experiment_id}"
+        elif event.kind == "started":
             line = f"[{event.index + 1}/{event.step_count}] {event.step} started"
         elif event.kind == "finished":
             line = f"{event.step} finished in {event.duration_s:.2f} s"

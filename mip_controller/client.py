@@ -12,13 +12,15 @@ with Controller("127.0.0.1:50050") as mip:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import grpc
 from google.protobuf import json_format, struct_pb2
+from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from mip_common._proto import common_pb2, controller_service_pb2, controller_service_pb2_grpc
@@ -26,7 +28,20 @@ from mip_common.auth import channel_credentials
 from mip_common.errors import MipError, NodeUnavailableError
 from mip_common.status import error_from_rpc
 
-__all__ = ["Controller", "Progress", "StepOutcome"]
+__all__ = ["Controller", "ExperimentCancelledError", "ExperimentInfo", "Progress", "StepOutcome"]
+
+_STATES = {
+    controller_service_pb2.EXPERIMENT_STATE_RUNNING: "running",
+    controller_service_pb2.EXPERIMENT_STATE_SUCCEEDED: "succeeded",
+    controller_service_pb2.EXPERIMENT_STATE_FAILED: "failed",
+    controller_service_pb2.EXPERIMENT_STATE_CANCELLED: "cancelled",
+}
+
+
+class ExperimentCancelledError(MipError):
+    """The experiment was stopped by CancelExperiment before it finished."""
+
+    reason = "EXPERIMENT_CANCELLED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +50,7 @@ class Progress:
 
     step: str
     kind: str
-    """"started", "progress" or "finished"."""
+    """"accepted" (first, once the request passed validation), "started", "progress" or "finished"."""
     message: str = ""
     iteration: int = 0
     total_iterations: int = 0
@@ -44,6 +59,7 @@ class Progress:
     index: int = 0
     step_count: int = 0
     duration_s: float = 0.0
+    experiment_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +73,28 @@ class StepOutcome:
     """Rows contributed by each local node."""
     exclusions: dict[str, str] = field(default_factory=dict)
     """Local nodes left out, with why."""
+    experiment_id: str = ""
+    """The experiment the step belonged to (for ``get_experiment``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentInfo:
+    """An experiment kept by the controller: where it stands and, once it succeeded, its steps' results."""
+
+    experiment_id: str
+    state: str
+    """"running", "succeeded", "failed" or "cancelled"."""
+    algorithms: list[str]
+    create_time: datetime
+    end_time: datetime | None
+    steps: list[StepOutcome]
+    """Empty unless the experiment succeeded (and always empty in ``list_experiments``)."""
+    error: str = ""
+    """Why it failed or was cancelled."""
+    step: str = ""
+    """The step running (or last run)."""
+    iteration: int = 0
+    total_iterations: int = 0
 
 
 class Controller:
@@ -130,10 +168,15 @@ class Controller:
         parameters: Mapping[str, Any] | None = None,
         on_progress: Callable[[Progress], None] | None = None,
         timeout_s: float = 0.0,
+        experiment_id: str = "",
     ) -> StepOutcome:
-        """Run one algorithm and return its result."""
+        """Run one algorithm and return its result.
+
+        Progress events reach ``on_progress`` (the first, ``kind="accepted"``, carries the
+        experiment id); without ``on_progress`` the controller sends none.
+        """
         step = experiment_step(algorithm, data_model, datasets, y, x, filters, parameters)
-        return self.run_pipeline([step], on_progress=on_progress, timeout_s=timeout_s)[0]
+        return self.run_pipeline([step], on_progress=on_progress, timeout_s=timeout_s, experiment_id=experiment_id)[0]
 
     def run_pipeline(
         self,
@@ -142,15 +185,50 @@ class Controller:
         on_progress: Callable[[Progress], None] | None = None,
         timeout_s: float = 0.0,
         is_skip_failed_nodes: bool = False,
+        experiment_id: str = "",
     ) -> list[StepOutcome]:
         """Run steps one after another; a step may read an earlier one's output via ``input_from``."""
-        request = controller_service_pb2.RunExperimentRequest(steps=steps, timeout_seconds=timeout_s)
+        request = controller_service_pb2.RunExperimentRequest(
+            steps=steps, timeout_seconds=timeout_s, experiment_id=experiment_id, is_progress_off=on_progress is None
+        )
         request.node_failure_policy.is_skip_failed_nodes = is_skip_failed_nodes
+        return self._follow(self._stub.RunExperiment(request, timeout=(timeout_s or 3600) + 30), on_progress)
+
+    def get_experiment(self, experiment_id: str) -> ExperimentInfo:
+        """One of your experiments, with its steps' results once it succeeded."""
+        request = controller_service_pb2.GetExperimentRequest(name=_name(experiment_id))
+        return _info(self._unary(self._stub.GetExperiment, request).experiment)
+
+    def list_experiments(self, *, page_size: int = 50) -> Iterator[ExperimentInfo]:
+        """Your experiments, newest first (without results), fetched a page at a time."""
+        token = ""
+        while True:
+            request = controller_service_pb2.ListExperimentsRequest(page_size=page_size, page_token=token)
+            page = self._unary(self._stub.ListExperiments, request)
+            yield from (_info(e) for e in page.experiments)
+            if not (token := page.next_page_token):
+                return
+
+    def cancel_experiment(self, experiment_id: str) -> ExperimentInfo:
+        """Stop one of your experiments; returns once its tables are deleted."""
+        request = controller_service_pb2.CancelExperimentRequest(name=_name(experiment_id))
+        return _info(self._unary(self._stub.CancelExperiment, request).experiment)
+
+    def watch_experiment(
+        self, experiment_id: str, *, on_progress: Callable[[Progress], None] | None = None, timeout_s: float = 3600
+    ) -> list[StepOutcome]:
+        """Reattach to one of your experiments: replay its progress, follow it, and return its result."""
+        request = controller_service_pb2.WatchExperimentRequest(
+            name=_name(experiment_id), is_progress_off=on_progress is None
+        )
+        return self._follow(self._stub.WatchExperiment(request, timeout=timeout_s), on_progress)
+
+    def _follow(self, stream: Any, on_progress: Callable[[Progress], None] | None) -> list[StepOutcome]:
         try:
-            for event in self._stub.RunExperiment(request, timeout=(timeout_s or 3600) + 30):
+            for event in stream:
                 kind = event.WhichOneof("event")
                 if kind == "result":
-                    return [_outcome(s) for s in event.result.steps]
+                    return [_outcome(s, event.experiment_id) for s in event.result.steps]
                 if on_progress is not None:
                     on_progress(_progress(event))
         except grpc.RpcError as err:
@@ -191,13 +269,37 @@ def experiment_step(
     )
 
 
-def _outcome(step: controller_service_pb2.StepResult) -> StepOutcome:
+def _outcome(step: controller_service_pb2.StepResult, experiment_id: str) -> StepOutcome:
     return StepOutcome(
         step=step.step,
         algorithm=step.algorithm,
         result=json_format.MessageToDict(step.result),
         participants={p.node_id: int(p.row_count) for p in step.participants},
         exclusions={e.node_id: e.reason for e in step.exclusions},
+        experiment_id=experiment_id,
+    )
+
+
+def _name(experiment_id: str) -> str:
+    return experiment_id if experiment_id.startswith("experiments/") else f"experiments/{experiment_id}"
+
+
+def _time(stamp: Any) -> datetime:
+    return datetime.fromtimestamp(stamp.ToNanoseconds() / 1e9, tz=UTC)
+
+
+def _info(experiment: controller_service_pb2.Experiment) -> ExperimentInfo:
+    return ExperimentInfo(
+        experiment_id=experiment.experiment_id,
+        state=_STATES.get(experiment.state, "unspecified"),
+        algorithms=list(experiment.algorithms),
+        create_time=_time(experiment.create_time),
+        end_time=_time(experiment.end_time) if experiment.HasField("end_time") else None,
+        steps=[_outcome(s, experiment.experiment_id) for s in experiment.result.steps],
+        error=experiment.error.message,
+        step=experiment.progress.step,
+        iteration=experiment.progress.iteration,
+        total_iterations=experiment.progress.total_iterations,
     )
 
 
@@ -208,16 +310,38 @@ def _call_error(err: grpc.RpcError, address: str) -> MipError:
             f"cannot reach controller at {address} ({err.details()}); is it running? "  # type: ignore[attr-defined]
             "start one with `mip federation up`, or pass --controller HOST:PORT"
         )
+    if err.code() is grpc.StatusCode.CANCELLED and _reason(err) == ExperimentCancelledError.reason:  # type: ignore[attr-defined]
+        return ExperimentCancelledError(err.details())  # type: ignore[attr-defined]
     return error_from_rpc(err, context=f"controller {address}")
 
 
-def _progress(event: controller_service_pb2.RunExperimentResponse) -> Progress:
+def _reason(err: grpc.RpcError) -> str:
+    status = rpc_status.from_call(err)  # type: ignore[arg-type]
+    for detail in status.details if status is not None else ():
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            return str(info.reason)
+    return ""
+
+
+def _progress(event: Any) -> Progress:
     kind = event.WhichOneof("event")
+    experiment_id = event.experiment_id
+    if kind == "accepted":
+        return Progress("", "accepted", step_count=event.accepted.step_count, experiment_id=experiment_id)
     if kind == "step_started":
         s = event.step_started
-        return Progress(s.step, "started", index=s.index, step_count=s.step_count)
+        return Progress(s.step, "started", index=s.index, step_count=s.step_count, experiment_id=experiment_id)
     if kind == "step_finished":
         f = event.step_finished
-        return Progress(f.step, "finished", duration_s=f.duration.ToNanoseconds() / 1e9)
+        return Progress(f.step, "finished", duration_s=f.duration.ToNanoseconds() / 1e9, experiment_id=experiment_id)
     p = event.step_progress
-    return Progress(p.step, "progress", p.message, p.iteration, p.total_iterations, nodes_done=p.nodes_done)
+    return Progress(
+        p.step,
+        "progress",
+        p.message,
+        p.iteration,
+        p.total_iterations,
+        nodes_done=p.nodes_done,
+        experiment_id=experiment_id,
+    )

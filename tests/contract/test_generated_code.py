@@ -25,3 +25,11 @@ def test_import_contracts_hold() -> None:
     result = subprocess.run([str(lint_imports)], capture_output=True, text=True, cwd=ROOT, check=False)
 
     assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_buf_lint_passes() -> None:
+    """STANDARD plus comment rules (protos/buf.yaml); buf comes from the PyPI package buf-bin."""
+    buf = Path(sys.executable).parent / "buf"
+    result = subprocess.run([str(buf), "lint"], capture_output=True, text=True, cwd=ROOT / "protos", check=False)
+
+    assert result.returncode == 0, result.stdout + result.stderr
