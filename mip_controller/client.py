@@ -12,6 +12,7 @@ with Controller("127.0.0.1:50050") as mip:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +28,7 @@ from mip_common._proto import common_pb2, controller_service_pb2, controller_ser
 from mip_common.auth import channel_credentials
 from mip_common.errors import MipError, NodeUnavailableError
 from mip_common.status import error_from_rpc
+from mip_controller.results import AlgorithmResult, typed_result
 
 __all__ = ["Controller", "ExperimentCancelledError", "ExperimentInfo", "Progress", "StepOutcome"]
 
@@ -64,7 +66,11 @@ class Progress:
 
 @dataclass(frozen=True, slots=True)
 class StepOutcome:
-    """The result of one step, with who took part."""
+    """The result of one step, with who took part.
+
+    ``result`` is the typed JSON of StepResult.result_json: keys in the algorithm's order,
+    integers as ints, non-finite floats as "NaN"/"Infinity"/"-Infinity"; ``typed`` decodes it.
+    """
 
     step: str
     algorithm: str
@@ -75,6 +81,11 @@ class StepOutcome:
     """Local nodes left out, with why."""
     experiment_id: str = ""
     """The experiment the step belonged to (for ``get_experiment``)."""
+
+    @property
+    def typed(self) -> AlgorithmResult:
+        """The result as the algorithm's typed result object (``KmeansResult``, ...; see ``results``)."""
+        return typed_result(self.algorithm, self.result)
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,7 +284,7 @@ def _outcome(step: controller_service_pb2.StepResult, experiment_id: str) -> Ste
     return StepOutcome(
         step=step.step,
         algorithm=step.algorithm,
-        result=json_format.MessageToDict(step.result),
+        result=json.loads(step.result_json) if step.result_json else json_format.MessageToDict(step.result),
         participants={p.node_id: int(p.row_count) for p in step.participants},
         exclusions={e.node_id: e.reason for e in step.exclusions},
         experiment_id=experiment_id,

@@ -39,7 +39,7 @@ from mip_common.naming import check_experiment_id
 from mip_controller.catalogue import Catalogue, CatalogueCache, inputdata_from_proto
 from mip_controller.cleanup import CleanupJournal
 from mip_controller.node_client import NodeClient
-from mip_controller.plain_json import plain_json
+from mip_controller.plain_json import plain_json, result_json
 from mip_controller.runtime import NodeRuntime, ProgressEvent, gather_first_error
 
 __all__ = ["Emit", "ExperimentRunner", "ValidatedExperiment", "event"]
@@ -285,6 +285,7 @@ class ExperimentRunner:
             except MipError as exc:
                 raise _in_step(step, exc) from exc
         result.result.CopyFrom(to_struct(values))
+        result.result_json = result_json(values)
         STEP_SECONDS.labels(algorithm=step.flow.name).observe(time.monotonic() - started)
         finished = controller_service_pb2.StepFinished(step=step.name)
         finished.duration.FromNanoseconds(int((time.monotonic() - started) * 1e9))

@@ -8,7 +8,7 @@ from typing import Any
 import grpc
 from google.protobuf import struct_pb2
 
-from algorithm_flows import AlgorithmFlow, VariableRule, describe_params
+from algorithm_flows import RESULT_SCHEMAS, AlgorithmFlow, ResultField, VariableRule, describe_params
 from mip_common._proto import controller_service_pb2, controller_service_pb2_grpc
 from mip_common.auth import CALLER
 from mip_controller.catalogue import CatalogueCache
@@ -149,7 +149,19 @@ def _algorithm_info(flow: type[AlgorithmFlow[Any]]) -> controller_service_pb2.Al
         if spec.maximum is not None:
             parameter.max_value = spec.maximum
         parameter.choices.extend(_value(c) for c in spec.choices)
+    info.result_fields.extend(_result_field(f) for f in RESULT_SCHEMAS.get(flow.name, ()))
     return info
+
+
+def _result_field(field: ResultField) -> controller_service_pb2.ResultField:
+    return controller_service_pb2.ResultField(
+        name=field.name,
+        type=field.type,
+        dimensions=field.dimensions,
+        is_nullable=field.is_nullable,
+        description=field.description + (" (may be absent)" if field.is_optional else ""),
+        fields=[_result_field(f) for f in field.fields],
+    )
 
 
 def _rule(rule: VariableRule) -> controller_service_pb2.VariableRule:

@@ -444,10 +444,18 @@ class StepResult(_message.Message):
     RESULT_FIELD_NUMBER: _builtins.int
     PARTICIPANTS_FIELD_NUMBER: _builtins.int
     EXCLUSIONS_FIELD_NUMBER: _builtins.int
+    RESULT_JSON_FIELD_NUMBER: _builtins.int
     step: _builtins.str
     """Step name."""
     algorithm: _builtins.str
     """Algorithm name."""
+    result_json: _builtins.str
+    """The same result as typed JSON text, to read instead of `result`: keys in the order the
+    algorithm wrote them and shaped as its AlgorithmInfo.result_fields say; integers are JSON
+    integers (never 1200.0); a float is a JSON number or one of the strings "NaN", "Infinity",
+    "-Infinity" (as in the proto3 JSON mapping of double); null only where a field is nullable
+    (a count hidden by the privacy threshold, a statistic that is undefined).
+    """
     @_builtins.property
     def result(self) -> _struct_pb2.Struct:
         """The algorithm's result (JSON object with the fields MIP front ends read)."""
@@ -468,10 +476,11 @@ class StepResult(_message.Message):
         result: _struct_pb2.Struct | None = ...,
         participants: _abc.Iterable[Global___NodeParticipation] | None = ...,
         exclusions: _abc.Iterable[Global___NodeExclusion] | None = ...,
+        result_json: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["algorithm", b"algorithm", "exclusions", b"exclusions", "participants", b"participants", "result", b"result", "step", b"step"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["algorithm", b"algorithm", "exclusions", b"exclusions", "participants", b"participants", "result", b"result", "result_json", b"result_json", "step", b"step"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1159,6 +1168,7 @@ class AlgorithmInfo(_message.Message):
     Y_FIELD_NUMBER: _builtins.int
     X_FIELD_NUMBER: _builtins.int
     PARAMETERS_FIELD_NUMBER: _builtins.int
+    RESULT_FIELDS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Name used in ExperimentStep.algorithm."""
     label: _builtins.str
@@ -1177,6 +1187,10 @@ class AlgorithmInfo(_message.Message):
     def parameters(self) -> _containers.RepeatedCompositeFieldContainer[Global___ParameterInfo]:
         """Parameters."""
 
+    @_builtins.property
+    def result_fields(self) -> _containers.RepeatedCompositeFieldContainer[Global___ResultField]:
+        """The fields of the algorithm's result (StepResult.result_json), in order."""
+
     def __init__(
         self,
         *,
@@ -1186,14 +1200,65 @@ class AlgorithmInfo(_message.Message):
         y: Global___VariableRule | None = ...,
         x: Global___VariableRule | None = ...,
         parameters: _abc.Iterable[Global___ParameterInfo] | None = ...,
+        result_fields: _abc.Iterable[Global___ResultField] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["x", b"x", "y", b"y"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "label", b"label", "name", b"name", "parameters", b"parameters", "x", b"x", "y", b"y"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "label", b"label", "name", b"name", "parameters", b"parameters", "result_fields", b"result_fields", "x", b"x", "y", b"y"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AlgorithmInfo: _TypeAlias = AlgorithmInfo  # noqa: Y015
+
+@_typing.final
+class ResultField(_message.Message):
+    """One field of an algorithm's result."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    TYPE_FIELD_NUMBER: _builtins.int
+    DIMENSIONS_FIELD_NUMBER: _builtins.int
+    IS_NULLABLE_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    FIELDS_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Field name, as MIP front ends read it."""
+    type: _builtins.str
+    """"int", "float", "string", "bool" or "record", inside any of "list[...]" and
+    "map[string, ...]" (a JSON object with keys known only at run time, in order), or "table"
+    (a JSON object of equal-length columns, listed in fields; "*" stands for columns named
+    after variables).
+    """
+    is_nullable: _builtins.bool
+    """Whether the innermost values may be null."""
+    description: _builtins.str
+    """What it holds."""
+    @_builtins.property
+    def dimensions(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """What each list level is indexed by, outermost first, for example ["clusters", "variables"]."""
+
+    @_builtins.property
+    def fields(self) -> _containers.RepeatedCompositeFieldContainer[Global___ResultField]:
+        """The fields of a record, or the columns of a table."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        type: _builtins.str = ...,
+        dimensions: _abc.Iterable[_builtins.str] | None = ...,
+        is_nullable: _builtins.bool = ...,
+        description: _builtins.str = ...,
+        fields: _abc.Iterable[Global___ResultField] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "dimensions", b"dimensions", "fields", b"fields", "is_nullable", b"is_nullable", "name", b"name", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResultField: _TypeAlias = ResultField  # noqa: Y015
 
 @_typing.final
 class VariableRule(_message.Message):

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from algorithm_flows import DATASET_COLUMN
+from algorithm_flows import DATASET_COLUMN, RESULT_SCHEMAS, check_result
 from algorithm_flows.decision_tree_flow import DecisionTreeFlow
 from algorithm_flows.testing import run_flow
 from mip_controller.client import Controller
@@ -122,6 +122,7 @@ def test_reference_case_through_real_nodes(dementia: Controller, name: str, inde
     # Assert
     problems = compare_reference(ALGORITHMS[name], expected, outcome.result)
     assert not problems, "\n".join(problems[:20])
+    assert not check_result(RESULT_SCHEMAS[ALGORITHMS[name]], outcome.result)
 
 
 def test_decision_tree_with_30_classes_matches_the_in_memory_run(dementia: Controller) -> None:
