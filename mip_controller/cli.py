@@ -192,7 +192,9 @@ def _start_federation(
             raise ValueError(f"{data} is not a data-model folder (no CDEsMetadata.json)")
         globs = exclude if exclude is not None else ["*-test.csv"]
         folders = [[f] for f in split_data_folder(data, workdir / "data", num_locals, globs)]
-    return LocalFederation(workdir, folders, tls=tls, is_bound_to_launcher=not is_background).start()
+    return LocalFederation(
+        workdir, folders, tls=tls, is_bound_to_launcher=not is_background, is_gateway=is_background
+    ).start()
 
 
 def _federation_up(args: argparse.Namespace) -> None:
@@ -203,6 +205,7 @@ def _federation_up(args: argparse.Namespace) -> None:
         )
     federation = _start_federation(workdir, args.locals, args.data, args.exclude, tls=args.tls, is_background=True)
     print(federation.controller_address)
+    print(f"MIP HTTP API (mip-gateway): {federation.gateway_url}")
     if args.tls:
         files = federation.cert_files("client")
         print(f"TLS on; client certificate: --ca {files.ca} --cert {files.cert} --key {files.key}")

@@ -18,7 +18,7 @@ from mip_controller.federation import LocalFederation
 def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFederation]:
     workdir = tmp_path_factory.mktemp("federation")
     folders = write_demo_federation(workdir / "data", num_locals=3, rows_per_dataset=200, seed=11)
-    federation = LocalFederation(workdir, [[f] for f in folders])
+    federation = LocalFederation(workdir, [[f] for f in folders], is_gateway=True)
     federation.start()
     try:
         yield federation
