@@ -16,6 +16,7 @@ from typing import Any
 
 from google.protobuf import json_format
 
+from mip_common import _proto
 from mip_common.certs import create_federation_certs
 from mip_common.errors import MipError
 from mip_controller.client import Controller, Progress, StepOutcome
@@ -116,6 +117,9 @@ def _parser() -> argparse.ArgumentParser:
         _controller_option(command)
         command.add_argument("--json", action="store_true", help="print JSON only")
         command.set_defaults(handler=handler)
+
+    protos = commands.add_parser("protos", help="print the folder of the .proto files shipped with mip-mesh")
+    protos.set_defaults(handler=_protos)
 
     certs = commands.add_parser("certs", help="development certificates").add_subparsers(dest="action", required=True)
     create = certs.add_parser("create", help="create a development CA and certificates for a local federation")
@@ -448,6 +452,11 @@ def _health(args: argparse.Namespace) -> None:
 
 
 # --- certificates -------------------------------------------------------------------------
+
+
+def _protos(args: argparse.Namespace) -> None:
+    """The include folder for protoc/buf: it holds mip/v1/*.proto."""
+    print(Path(_proto.__file__).parent)
 
 
 def _certs_create(args: argparse.Namespace) -> None:

@@ -33,3 +33,13 @@ def test_buf_lint_passes() -> None:
     result = subprocess.run([str(buf), "lint"], capture_output=True, text=True, cwd=ROOT / "protos", check=False)
 
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_package_ships_the_proto_files_mip_protos_points_at() -> None:
+    # Act
+    mip = Path(sys.executable).parent / "mip"
+    folder = Path(subprocess.run([str(mip), "protos"], capture_output=True, text=True, check=True).stdout.strip())
+
+    # Assert
+    shipped = {p.name: p.read_text() for p in (folder / "mip" / "v1").glob("*.proto")}
+    assert shipped == {p.name: p.read_text() for p in (ROOT / "protos" / "mip" / "v1").glob("*.proto")}
