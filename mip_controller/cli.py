@@ -19,7 +19,7 @@ from google.protobuf import json_format
 from mip_common import _proto
 from mip_common.certs import create_federation_certs
 from mip_common.errors import MipError
-from mip_controller.client import Controller, Progress, StepOutcome
+from mip_controller.client import Controller, ExperimentInfo, Progress, StepOutcome
 from mip_controller.demo_data import write_demo_federation
 from mip_controller.federation import FederationError, LocalFederation, split_data_folder
 from mip_controller.pipeline import load_pipeline, read_json_file
@@ -114,6 +114,22 @@ def _parser() -> argparse.ArgumentParser:
         ("health", _health, "show every node's health"),
     ]:
         command = commands.add_parser(name, help=doc)
+        _controller_option(command)
+        command.add_argument("--json", action="store_true", help="print JSON only")
+        command.set_defaults(handler=handler)
+
+    experiments = commands.add_parser("experiments", help="your experiments: list, get, watch, cancel").add_subparsers(
+        dest="action", required=True
+    )
+    for action, handler, doc in [
+        ("list", _experiments_list, "your experiments, newest first"),
+        ("get", _experiments_get, "one experiment: state, progress, result"),
+        ("watch", _experiments_watch, "follow a running experiment to its result"),
+        ("cancel", _experiments_cancel, "stop a running experiment and delete its tables"),
+    ]:
+        command = experiments.add_parser(action, help=doc)
+        if action != "list":
+            command.add_argument("experiment_id")
         _controller_option(command)
         command.add_argument("--json", action="store_true", help="print JSON only")
         command.set_defaults(handler=handler)
@@ -449,6 +465,70 @@ def _health(args: argparse.Namespace) -> None:
             for n in report.nodes
         ],
     )
+
+
+# --- experiments --------------------------------------------------------------------------
+
+
+def _experiment_json(info: ExperimentInfo) -> dict[str, Any]:
+    return {
+        "experiment_id": info.experiment_id,
+        "state": info.state,
+        "algorithms": info.algorithms,
+        "create_time": info.create_time.isoformat(),
+        "end_time": info.end_time.isoformat() if info.end_time else None,
+        "step": info.step,
+        "iteration": info.iteration,
+        "error": info.error,
+        "steps": [_outcome_json(o) for o in info.steps],
+    }
+
+
+def _experiments_list(args: argparse.Namespace) -> None:
+    with _connect(args) as controller:
+        found = list(controller.list_experiments())
+    if args.json:
+        print(json.dumps([_experiment_json(e) for e in found], indent=2))
+        return
+    _print_table(
+        ["experiment", "state", "algorithms", "started", "error"],
+        [
+            [e.experiment_id, e.state, ",".join(e.algorithms), e.create_time.strftime("%Y-%m-%d %H:%M:%S"), e.error]
+            for e in found
+        ],
+    )
+
+
+def _print_experiment(info: ExperimentInfo, args: argparse.Namespace) -> None:
+    if args.json:
+        print(json.dumps(_experiment_json(info), indent=2))
+        return
+    where = f", step {info.step} iteration {info.iteration}" if info.state == "running" and info.step else ""
+    print(f"experiment {info.experiment_id}: {info.state}{where}" + (f" ({info.error})" if info.error else ""))
+    for outcome in info.steps:
+        _print_outcome(outcome)
+
+
+def _experiments_get(args: argparse.Namespace) -> None:
+    with _connect(args) as controller:
+        _print_experiment(controller.get_experiment(args.experiment_id), args)
+
+
+def _experiments_cancel(args: argparse.Namespace) -> None:
+    with _connect(args) as controller:
+        _print_experiment(controller.cancel_experiment(args.experiment_id), args)
+
+
+def _experiments_watch(args: argparse.Namespace) -> None:
+    with _connect(args) as controller:
+        outcomes = controller.watch_experiment(
+            args.experiment_id, on_progress=None if args.json else _progress_printer()
+        )
+    if args.json:
+        print(json.dumps([_outcome_json(o) for o in outcomes], indent=2))
+        return
+    for outcome in outcomes:
+        _print_outcome(outcome)
 
 
 # --- certificates -------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,6 +21,7 @@ from mip_controller.client import Controller, ExperimentCancelledError, Progress
 from mip_controller.demo_data import write_demo_federation
 from mip_controller.federation import LocalFederation
 from tests.integration.conftest import demo_datasets
+from tests.integration.test_cli import mip
 
 Y = ["hippocampus", "entorhinal"]
 
@@ -204,3 +206,35 @@ def test_experiments_survive_a_controller_restart_and_stay_private_to_their_call
         assert error.value.reason == "NOT_FOUND"  # type: ignore[attr-defined]
     finally:
         federation.stop()
+
+
+def test_cli_lists_gets_and_watches_an_experiment_run_with_mip_run(federation: LocalFederation) -> None:
+    # Arrange
+    address = ["--controller", federation.controller_address]
+    run = mip(
+        "run",
+        "pca",
+        *address,
+        "--data-model",
+        "demo:1.0",
+        "--datasets",
+        "demo_site1_a",
+        "-y",
+        "hippocampus,entorhinal",
+        "--json",
+    )
+    experiment_id = json.loads(run.stdout)["experiment_id"]
+
+    # Act
+    listed = mip("experiments", "list", *address)
+    kept = mip("experiments", "get", experiment_id, *address, "--json")
+    watched = mip("experiments", "watch", experiment_id, *address, "--json")
+    unknown = mip("experiments", "cancel", "nosuchexperiment", *address)
+
+    # Assert
+    assert experiment_id in listed.stdout
+    assert json.loads(kept.stdout)["state"] == "succeeded"
+    assert json.loads(kept.stdout)["steps"][0]["result"] == json.loads(run.stdout)["result"]
+    assert json.loads(watched.stdout)[0]["result"] == json.loads(run.stdout)["result"]
+    assert unknown.returncode == 1
+    assert "no experiment 'experiments/nosuchexperiment'" in unknown.stderr
