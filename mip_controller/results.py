@@ -3,8 +3,9 @@
 ``typed_result("kmeans", outcome.result)`` is a ``KmeansResult`` with one attribute per result
 field, in schema order: integers are ints, floats are floats (``"NaN"``/``"Infinity"`` of the
 wire encoding become ``math.nan``/``math.inf``), records are dicts. ``.to_dict()`` gives the fields
-back as a dict; ``.to_frame(name)`` gives a table-like field (a table, a list of records, a matrix)
-as a pandas DataFrame when pandas is installed.
+back as a dict; ``.to_frame(name)`` gives a table-like field (a table, a list of records, a matrix
+whose rows and columns are named by the fields its dimensions name) as a pandas DataFrame when
+pandas is installed.
 """
 
 from __future__ import annotations
@@ -50,10 +51,16 @@ class AlgorithmResult:
         if field.type.startswith("map[string, "):
             return pd.DataFrame({name: value})
         if field.type.startswith("list[list["):
-            return pd.DataFrame(value)
+            rows, columns = (self._labels(d) for d in (*field.dimensions, "", "")[:2])
+            return pd.DataFrame(value, index=rows, columns=columns)
         if field.type.startswith("list["):
             return pd.DataFrame({name: value})
         raise TypeError(f"{self.algorithm} field {name!r} ({field.type}) is not table-like")
+
+    def _labels(self, dimension: str) -> list[str] | None:
+        """The names along ``dimension``, when a field of that name lists them (``variables``, ``classes``)."""
+        labels = getattr(self, _attribute(dimension), None) if dimension else None
+        return labels if isinstance(labels, list) and all(isinstance(v, str) for v in labels) else None
 
 
 def _attribute(name: str) -> str:

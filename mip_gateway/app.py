@@ -182,6 +182,7 @@ def build_app(config: GatewayConfig) -> Starlette:
         Route("/experiments/{experiment_id}", route(get_experiment), methods=["GET"]),
         Route("/experiments/{experiment_id}", route(cancel_experiment), methods=["DELETE"]),
     ]
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield

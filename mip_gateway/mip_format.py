@@ -30,8 +30,14 @@ _PARAMETER_TYPES = {"int": "int", "real": "real", "text": "text", "bool": "boole
 _STAT_TYPES = {"numerical": ["numerical"], "categorical": ["nominal"], "any": ["numerical", "nominal"]}
 
 
-def _value(value: Any) -> Any:
-    return json_format.MessageToDict(value) if value is not None else None
+def _value(value: Any, kind: str = "") -> Any:
+    """A Struct value as JSON; an int parameter's numbers (floats in a Struct) as ints."""
+    plain = json_format.MessageToDict(value)
+    return int(plain) if kind == "int" and isinstance(plain, float) and plain.is_integer() else plain
+
+
+def _number(value: float, kind: str) -> float | int:
+    return int(value) if kind == "int" and value.is_integer() else value
 
 
 def _inputdata_rule(rule: controller_service_pb2.VariableRule, label: str) -> dict[str, Any]:
@@ -58,6 +64,10 @@ def _fixed(label: str, desc: str, types: list[str], *, multiple: bool, notblank:
     }
 
 
+def _enums(parameter: controller_service_pb2.ParameterInfo, kind: str) -> dict[str, Any] | None:
+    return {"type": "list", "source": [_value(c, kind) for c in parameter.choices]} if parameter.choices else None
+
+
 def _parameter(algorithm: str, parameter: controller_service_pb2.ParameterInfo) -> tuple[str, dict[str, Any]]:
     name = MIP_PARAMETER_NAMES.get(algorithm, {}).get(parameter.name, parameter.name)
     kind = parameter.type.split("[", 1)[0]
@@ -67,10 +77,12 @@ def _parameter(algorithm: str, parameter: controller_service_pb2.ParameterInfo) 
         "types": [_PARAMETER_TYPES.get(kind, "dict" if kind == "dict" else kind)],
         "notblank": parameter.is_required,
         "multiple": kind == "list",
-        "default": _value(parameter.default_value) if parameter.HasField("default_value") else None,
-        "enums": {"type": "list", "source": [_value(c) for c in parameter.choices]} if parameter.choices else None,
-        "min": parameter.min_value if parameter.HasField("min_value") else None,
-        "max": parameter.max_value if parameter.HasField("max_value") else None,
+        "default": _value(parameter.default_value, kind) if parameter.HasField("default_value") else None,
+        "enums": {"type": "list", "source": [_value(c, kind) for c in parameter.choices]}
+        if parameter.choices
+        else None,
+        "min": _number(parameter.min_value, kind) if parameter.HasField("min_value") else None,
+        "max": _number(parameter.max_value, kind) if parameter.HasField("max_value") else None,
     }
     return name, spec
 

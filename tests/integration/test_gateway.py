@@ -112,6 +112,8 @@ def test_kmeans_spec_and_request_use_the_mip_parameter_names(federation: LocalFe
     kmeans = next(s for s in specs if s["name"] == "kmeans")
     assert {"k", "maxiter", "tol"} <= set(kmeans["parameters"])
     assert kmeans["parameters"]["k"]["types"] == ["int"]
+    assert kmeans["parameters"]["maxiter"]["default"] == 100
+    assert isinstance(kmeans["parameters"]["maxiter"]["default"], int)
     assert kmeans["inputdata"]["y"]["stattypes"] == ["numerical"]
     assert "x" not in kmeans["inputdata"]
     assert status == 200, text

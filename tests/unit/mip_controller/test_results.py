@@ -79,3 +79,23 @@ def test_check_result_names_a_float_count_and_a_missing_field() -> None:
 
     # Assert
     assert problems == ["result.n_obs must be int, got 1200.0", "result: missing field 'inertia'"]
+
+
+def test_a_matrix_frame_is_labelled_by_the_fields_its_dimensions_name() -> None:
+    # Arrange
+    pytest.importorskip("pandas")
+    wire = {
+        "variables": ["a", "b"],
+        "centroids": [[1, 2], [3, 4]],
+        "n_obs": 4,
+        "iterations": 1,
+        "is_converged": True,
+        "inertia": 0,
+    }
+
+    # Act
+    frame = typed_result("kmeans", wire).to_frame("centroids")
+
+    # Assert
+    assert list(frame.columns) == ["a", "b"]
+    assert frame.loc[1, "b"] == 4.0
