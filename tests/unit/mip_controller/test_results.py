@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -99,3 +100,15 @@ def test_a_matrix_frame_is_labelled_by_the_fields_its_dimensions_name() -> None:
     # Assert
     assert list(frame.columns) == ["a", "b"]
     assert frame.loc[1, "b"] == 4.0
+
+
+def test_the_readme_lists_every_result_field() -> None:
+    # Arrange
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    rows = [line for line in readme.splitlines() if line.startswith("| `")]
+
+    # Assert
+    for name, fields in RESULT_SCHEMAS.items():
+        assert any(
+            all(f"`{f.name}` {f.type}" in row for f in fields) for row in rows if row.startswith(f"| `{name}` |")
+        )
