@@ -85,6 +85,7 @@ class ExperimentStore:
         self._retention_s = retention_s
         self._records: dict[str, _Record] = {}
         self._is_closing = False
+        self._writing = asyncio.Lock()
 
     def load(self) -> None:
         """Read the kept experiments; one that was running when the controller stopped is failed."""
@@ -141,8 +142,8 @@ class ExperimentStore:
         record = _Record(experiment)
         record.events.append(self._accepted(experiment))
         self._records[experiment_id] = record
-        await asyncio.to_thread(self._write, experiment)
         record.task = asyncio.create_task(self._execute(record, validated), name=f"experiment-{experiment_id}")
+        await self._save(experiment)
         self._prune()
         return record
 
@@ -240,8 +241,13 @@ class ExperimentStore:
         record.events.clear()
         for queue in record.watchers:
             queue.put_nowait(None)
+        await self._save(record.experiment)
+
+    async def _save(self, experiment: Experiment) -> None:
+        """Keep the experiment on disk; a full or read-only disk costs persistence, not the run."""
         try:
-            await asyncio.to_thread(self._write, record.experiment)
+            async with self._writing:  # one write at a time: a run's last state never lands before its first
+                await asyncio.to_thread(self._write, experiment)
         except OSError:
             log.exception("could not keep the experiment on disk")
 
