@@ -1,6 +1,6 @@
 # One image for every mip-mesh process; the role and its config are chosen at start:
-#   MIP_ROLE=node|controller, settings from /etc/mip/<role>.toml (MIP_CONFIG) and
-#   MIP_NODE_* / MIP_CONTROLLER_* environment variables (see the README's configuration tables).
+#   MIP_ROLE=node|controller|gateway, settings from /etc/mip/<role>.toml (MIP_CONFIG) and
+#   MIP_NODE_* / MIP_CONTROLLER_* / MIP_GATEWAY_* environment variables (see the README's configuration tables).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -13,6 +13,7 @@ COPY pyproject.toml README.md ./
 COPY mip_common ./mip_common
 COPY mip_node ./mip_node
 COPY mip_controller ./mip_controller
+COPY mip_gateway ./mip_gateway
 COPY algorithm_flows ./algorithm_flows
 COPY udf_library ./udf_library
 RUN pip install --no-cache-dir . \

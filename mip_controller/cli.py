@@ -16,9 +16,10 @@ from typing import Any
 
 from google.protobuf import json_format
 
+from mip_common import _proto
 from mip_common.certs import create_federation_certs
 from mip_common.errors import MipError
-from mip_controller.client import Controller, Progress, StepOutcome
+from mip_controller.client import Controller, ExperimentInfo, Progress, StepOutcome
 from mip_controller.demo_data import write_demo_federation
 from mip_controller.federation import FederationError, LocalFederation, monetdb_node_settings, split_data_folder
 from mip_controller.pipeline import load_pipeline, read_json_file, read_request_file
@@ -119,6 +120,25 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--json", action="store_true", help="print JSON only")
         command.set_defaults(handler=handler)
 
+    experiments = commands.add_parser("experiments", help="your experiments: list, get, watch, cancel").add_subparsers(
+        dest="action", required=True
+    )
+    for action, handler, doc in [
+        ("list", _experiments_list, "your experiments, newest first"),
+        ("get", _experiments_get, "one experiment: state, progress, result"),
+        ("watch", _experiments_watch, "follow a running experiment to its result"),
+        ("cancel", _experiments_cancel, "stop a running experiment and delete its tables"),
+    ]:
+        command = experiments.add_parser(action, help=doc)
+        if action != "list":
+            command.add_argument("experiment_id")
+        _controller_option(command)
+        command.add_argument("--json", action="store_true", help="print JSON only")
+        command.set_defaults(handler=handler)
+
+    protos = commands.add_parser("protos", help="print the folder of the .proto files shipped with mip-mesh")
+    protos.set_defaults(handler=_protos)
+
     certs = commands.add_parser("certs", help="development certificates").add_subparsers(dest="action", required=True)
     create = certs.add_parser("create", help="create a development CA and certificates for a local federation")
     create.add_argument("--out", type=Path, required=True, help="directory for ca.pem, ca.key, <id>.pem, <id>.key")
@@ -206,10 +226,14 @@ def _start_federation(
             raise ValueError(f"{data} is not a data-model folder (no CDEsMetadata.json)")
         globs = exclude if exclude is not None else ["*-test.csv"]
         folders = [[f] for f in split_data_folder(data, workdir / "data", num_locals, globs)]
-    federation = LocalFederation(
-        workdir, folders, node_settings=node_settings, tls=tls, is_bound_to_launcher=not is_background
-    )
-    return federation.start()
+    return LocalFederation(
+        workdir,
+        folders,
+        node_settings=node_settings,
+        tls=tls,
+        is_bound_to_launcher=not is_background,
+        is_gateway=is_background,
+    ).start()
 
 
 def _federation_up(args: argparse.Namespace) -> None:
@@ -222,6 +246,7 @@ def _federation_up(args: argparse.Namespace) -> None:
         workdir, args.locals, args.data, args.exclude, tls=args.tls, is_background=True, monetdb=args.monetdb
     )
     print(federation.controller_address)
+    print(f"MIP HTTP API (mip-gateway): {federation.gateway_url}")
     if args.tls:
         files = federation.cert_files("client")
         print(f"TLS on; client certificate: --ca {files.ca} --cert {files.cert} --key {files.key}")
@@ -345,6 +370,7 @@ def _pipeline(args: argparse.Namespace) -> None:
 
 def _outcome_json(outcome: StepOutcome) -> dict[str, Any]:
     return {
+        "experiment_id": outcome.experiment_id,
         "step": outcome.step,
         "algorithm": outcome.algorithm,
         "result": outcome.result,
@@ -358,7 +384,9 @@ def _progress_printer() -> Any:
     is_tty = sys.stderr.isatty()
 
     def show(event: Progress) -> None:
-        if event.kind == "started":
+        if event.kind == "accepted":
+            line = f"experiment {event.experiment_id}"
+        elif event.kind == "started":
             line = f"[{event.index + 1}/{event.step_count}] {event.step} started"
         elif event.kind == "finished":
             line = f"{event.step} finished in {event.duration_s:.2f} s"
@@ -460,7 +488,76 @@ def _health(args: argparse.Namespace) -> None:
     )
 
 
+# --- experiments --------------------------------------------------------------------------
+
+
+def _experiment_json(info: ExperimentInfo) -> dict[str, Any]:
+    return {
+        "experiment_id": info.experiment_id,
+        "state": info.state,
+        "algorithms": info.algorithms,
+        "create_time": info.create_time.isoformat(),
+        "end_time": info.end_time.isoformat() if info.end_time else None,
+        "step": info.step,
+        "iteration": info.iteration,
+        "error": info.error,
+        "steps": [_outcome_json(o) for o in info.steps],
+    }
+
+
+def _experiments_list(args: argparse.Namespace) -> None:
+    with _connect(args) as controller:
+        found = list(controller.list_experiments())
+    if args.json:
+        print(json.dumps([_experiment_json(e) for e in found], indent=2))
+        return
+    _print_table(
+        ["experiment", "state", "algorithms", "started", "error"],
+        [
+            [e.experiment_id, e.state, ",".join(e.algorithms), e.create_time.strftime("%Y-%m-%d %H:%M:%S"), e.error]
+            for e in found
+        ],
+    )
+
+
+def _print_experiment(info: ExperimentInfo, args: argparse.Namespace) -> None:
+    if args.json:
+        print(json.dumps(_experiment_json(info), indent=2))
+        return
+    where = f", step {info.step} iteration {info.iteration}" if info.state == "running" and info.step else ""
+    print(f"experiment {info.experiment_id}: {info.state}{where}" + (f" ({info.error})" if info.error else ""))
+    for outcome in info.steps:
+        _print_outcome(outcome)
+
+
+def _experiments_get(args: argparse.Namespace) -> None:
+    with _connect(args) as controller:
+        _print_experiment(controller.get_experiment(args.experiment_id), args)
+
+
+def _experiments_cancel(args: argparse.Namespace) -> None:
+    with _connect(args) as controller:
+        _print_experiment(controller.cancel_experiment(args.experiment_id), args)
+
+
+def _experiments_watch(args: argparse.Namespace) -> None:
+    with _connect(args) as controller:
+        outcomes = controller.watch_experiment(
+            args.experiment_id, on_progress=None if args.json else _progress_printer()
+        )
+    if args.json:
+        print(json.dumps([_outcome_json(o) for o in outcomes], indent=2))
+        return
+    for outcome in outcomes:
+        _print_outcome(outcome)
+
+
 # --- certificates -------------------------------------------------------------------------
+
+
+def _protos(args: argparse.Namespace) -> None:
+    """The include folder for protoc/buf: it holds mip/v1/*.proto."""
+    print(Path(_proto.__file__).parent)
 
 
 def _certs_create(args: argparse.Namespace) -> None:

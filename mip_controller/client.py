@@ -12,21 +12,38 @@ with Controller("127.0.0.1:50050") as mip:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import grpc
 from google.protobuf import json_format, struct_pb2
+from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from mip_common._proto import common_pb2, controller_service_pb2, controller_service_pb2_grpc
 from mip_common.auth import channel_credentials
 from mip_common.errors import MipError, NodeUnavailableError
 from mip_common.status import error_from_rpc
+from mip_controller.results import AlgorithmResult, typed_result
 
-__all__ = ["Controller", "Progress", "StepOutcome"]
+__all__ = ["Controller", "ExperimentCancelledError", "ExperimentInfo", "Progress", "StepOutcome"]
+
+_STATES = {
+    controller_service_pb2.EXPERIMENT_STATE_RUNNING: "running",
+    controller_service_pb2.EXPERIMENT_STATE_SUCCEEDED: "succeeded",
+    controller_service_pb2.EXPERIMENT_STATE_FAILED: "failed",
+    controller_service_pb2.EXPERIMENT_STATE_CANCELLED: "cancelled",
+}
+
+
+class ExperimentCancelledError(MipError):
+    """The experiment was stopped by CancelExperiment before it finished."""
+
+    reason = "EXPERIMENT_CANCELLED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +52,7 @@ class Progress:
 
     step: str
     kind: str
-    """"started", "progress" or "finished"."""
+    """"accepted" (first, once the request passed validation), "started", "progress" or "finished"."""
     message: str = ""
     iteration: int = 0
     total_iterations: int = 0
@@ -49,7 +66,11 @@ class Progress:
 
 @dataclass(frozen=True, slots=True)
 class StepOutcome:
-    """The result of one step, with who took part."""
+    """The result of one step, with who took part.
+
+    ``result`` is the typed JSON of StepResult.result_json: keys in the algorithm's order,
+    integers as ints, non-finite floats as "NaN"/"Infinity"/"-Infinity"; ``typed`` decodes it.
+    """
 
     step: str
     algorithm: str
@@ -58,6 +79,33 @@ class StepOutcome:
     """Rows contributed by each local node."""
     exclusions: dict[str, str] = field(default_factory=dict)
     """Local nodes left out, with why."""
+    experiment_id: str = ""
+    """The experiment the step belonged to (for ``get_experiment``)."""
+
+    @property
+    def typed(self) -> AlgorithmResult:
+        """The result as the algorithm's typed result object (``KmeansResult``, ...; see ``results``)."""
+        return typed_result(self.algorithm, self.result)
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentInfo:
+    """An experiment kept by the controller: where it stands and, once it succeeded, its steps' results."""
+
+    experiment_id: str
+    state: str
+    """"running", "succeeded", "failed" or "cancelled"."""
+    algorithms: list[str]
+    create_time: datetime
+    end_time: datetime | None
+    steps: list[StepOutcome]
+    """Empty unless the experiment succeeded (and always empty in ``list_experiments``)."""
+    error: str = ""
+    """Why it failed or was cancelled."""
+    step: str = ""
+    """The step running (or last run)."""
+    iteration: int = 0
+    total_iterations: int = 0
 
 
 class Controller:
@@ -132,10 +180,15 @@ class Controller:
         parameters: Mapping[str, Any] | None = None,
         on_progress: Callable[[Progress], None] | None = None,
         timeout_s: float = 0.0,
+        experiment_id: str = "",
     ) -> StepOutcome:
-        """Run one algorithm and return its result."""
+        """Run one algorithm and return its result.
+
+        Progress events reach ``on_progress`` (the first, ``kind="accepted"``, carries the
+        experiment id); without ``on_progress`` the controller sends none.
+        """
         step = experiment_step(algorithm, data_model, datasets, y, x, filters, parameters)
-        return self.run_pipeline([step], on_progress=on_progress, timeout_s=timeout_s)[0]
+        return self.run_pipeline([step], on_progress=on_progress, timeout_s=timeout_s, experiment_id=experiment_id)[0]
 
     def run_pipeline(
         self,
@@ -144,17 +197,52 @@ class Controller:
         on_progress: Callable[[Progress], None] | None = None,
         timeout_s: float = 0.0,
         is_skip_failed_nodes: bool = False,
+        experiment_id: str = "",
     ) -> list[StepOutcome]:
         """Run steps one after another; a step may read an earlier one's output via ``input_from``."""
-        request = controller_service_pb2.RunExperimentRequest(steps=steps, timeout_seconds=timeout_s)
+        request = controller_service_pb2.RunExperimentRequest(
+            steps=steps, timeout_seconds=timeout_s, experiment_id=experiment_id, is_progress_off=on_progress is None
+        )
         request.node_failure_policy.is_skip_failed_nodes = is_skip_failed_nodes
+        return self._follow(self._stub.RunExperiment(request, timeout=(timeout_s or 3600) + 30), on_progress)
+
+    def get_experiment(self, experiment_id: str) -> ExperimentInfo:
+        """One of your experiments, with its steps' results once it succeeded."""
+        request = controller_service_pb2.GetExperimentRequest(name=_name(experiment_id))
+        return _info(self._unary(self._stub.GetExperiment, request).experiment)
+
+    def list_experiments(self, *, page_size: int = 50) -> Iterator[ExperimentInfo]:
+        """Your experiments, newest first (without results), fetched a page at a time."""
+        token = ""
+        while True:
+            request = controller_service_pb2.ListExperimentsRequest(page_size=page_size, page_token=token)
+            page = self._unary(self._stub.ListExperiments, request)
+            yield from (_info(e) for e in page.experiments)
+            if not (token := page.next_page_token):
+                return
+
+    def cancel_experiment(self, experiment_id: str) -> ExperimentInfo:
+        """Stop one of your experiments; returns once its tables are deleted."""
+        request = controller_service_pb2.CancelExperimentRequest(name=_name(experiment_id))
+        return _info(self._unary(self._stub.CancelExperiment, request).experiment)
+
+    def watch_experiment(
+        self, experiment_id: str, *, on_progress: Callable[[Progress], None] | None = None, timeout_s: float = 3600
+    ) -> list[StepOutcome]:
+        """Reattach to one of your experiments: replay its progress, follow it, and return its result."""
+        request = controller_service_pb2.WatchExperimentRequest(
+            name=_name(experiment_id), is_progress_off=on_progress is None
+        )
+        return self._follow(self._stub.WatchExperiment(request, timeout=timeout_s), on_progress)
+
+    def _follow(self, stream: Any, on_progress: Callable[[Progress], None] | None) -> list[StepOutcome]:
         experiment_id: str | None = None  # known once the first event arrived
         try:
-            for event in self._stub.RunExperiment(request, timeout=(timeout_s or 3600) + 30):
+            for event in stream:
                 experiment_id = event.experiment_id
                 kind = event.WhichOneof("event")
                 if kind == "result":
-                    return [_outcome(s) for s in event.result.steps]
+                    return [_outcome(s, event.experiment_id) for s in event.result.steps]
                 if on_progress is not None:
                     on_progress(_progress(event))
         except grpc.RpcError as err:
@@ -195,13 +283,37 @@ def experiment_step(
     )
 
 
-def _outcome(step: controller_service_pb2.StepResult) -> StepOutcome:
+def _outcome(step: controller_service_pb2.StepResult, experiment_id: str) -> StepOutcome:
     return StepOutcome(
         step=step.step,
         algorithm=step.algorithm,
-        result=json_format.MessageToDict(step.result),
+        result=json.loads(step.result_json) if step.result_json else json_format.MessageToDict(step.result),
         participants={p.node_id: int(p.row_count) for p in step.participants},
         exclusions={e.node_id: e.reason for e in step.exclusions},
+        experiment_id=experiment_id,
+    )
+
+
+def _name(experiment_id: str) -> str:
+    return experiment_id if experiment_id.startswith("experiments/") else f"experiments/{experiment_id}"
+
+
+def _time(stamp: Any) -> datetime:
+    return datetime.fromtimestamp(stamp.ToNanoseconds() / 1e9, tz=UTC)
+
+
+def _info(experiment: controller_service_pb2.Experiment) -> ExperimentInfo:
+    return ExperimentInfo(
+        experiment_id=experiment.experiment_id,
+        state=_STATES.get(experiment.state, "unspecified"),
+        algorithms=list(experiment.algorithms),
+        create_time=_time(experiment.create_time),
+        end_time=_time(experiment.end_time) if experiment.HasField("end_time") else None,
+        steps=[_outcome(s, experiment.experiment_id) for s in experiment.result.steps],
+        error=experiment.error.message,
+        step=experiment.progress.step,
+        iteration=experiment.progress.iteration,
+        total_iterations=experiment.progress.total_iterations,
     )
 
 
@@ -217,6 +329,8 @@ def _call_error(err: grpc.RpcError, address: str, is_tls: bool, experiment_id: s
     handshake (the controller refused the certificate; with TLS 1.3 the client sees only
     "Socket closed").
     """
+    if err.code() is grpc.StatusCode.CANCELLED and _reason(err) == ExperimentCancelledError.reason:  # type: ignore[attr-defined]
+        return ExperimentCancelledError(err.details())  # type: ignore[attr-defined]
     if err.code() is not grpc.StatusCode.UNAVAILABLE or rpc_status.from_call(err) is not None:  # type: ignore[attr-defined]
         return error_from_rpc(err, context=f"controller {address}")
     details = str(err.details())  # type: ignore[attr-defined]
@@ -241,9 +355,20 @@ def _call_error(err: grpc.RpcError, address: str, is_tls: bool, experiment_id: s
     )
 
 
-def _progress(event: controller_service_pb2.RunExperimentResponse) -> Progress:
+def _reason(err: grpc.RpcError) -> str:
+    status = rpc_status.from_call(err)  # type: ignore[arg-type]
+    for detail in status.details if status is not None else ():
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            return str(info.reason)
+    return ""
+
+
+def _progress(event: Any) -> Progress:
     kind = event.WhichOneof("event")
     experiment_id = event.experiment_id
+    if kind == "accepted":
+        return Progress("", "accepted", step_count=event.accepted.step_count, experiment_id=experiment_id)
     if kind == "step_started":
         s = event.step_started
         return Progress(s.step, "started", index=s.index, step_count=s.step_count, experiment_id=experiment_id)

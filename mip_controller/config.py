@@ -46,7 +46,9 @@ class ControllerConfig:
     node_call_timeout_s: float = 60.0
     """Longest wait for any one node call within the experiment's budget: how soon a frozen node is noticed."""
     state_dir: Path = Path("/var/lib/mip-mesh/controller")
-    """Where the controller keeps its journal of pending cleanups."""
+    """Where the controller keeps its journal of pending cleanups and its experiments."""
+    experiment_retention_s: float = 7 * 24 * 3600.0
+    """How long a finished experiment (state, result) stays readable with GetExperiment, across restarts."""
     canary_interval_s: float = 60.0
     """How often a tiny experiment runs through every node (0 turns it off)."""
     node_concurrency: int = 8
@@ -90,6 +92,8 @@ class ControllerConfig:
         tls = [self.tls_cert_file, self.tls_key_file, self.tls_ca_file]
         if any(tls) and not all(tls):
             raise ConfigError("TLS needs all of tls_cert_file, tls_key_file and tls_ca_file")
+        if self.experiment_retention_s < 0:
+            raise ConfigError(f"experiment_retention_s must be 0 or more, got {self.experiment_retention_s}")
         if self.client_auth not in ("none", "mtls", "token"):
             raise ConfigError(f"client_auth must be 'none', 'mtls' or 'token', got {self.client_auth!r}")
         if self.client_auth != "none" and not self.is_tls:

@@ -41,10 +41,10 @@ from mip_common.structs import struct_to_python
 from mip_controller.catalogue import Catalogue, CatalogueCache, inputdata_from_proto
 from mip_controller.cleanup import CleanupJournal
 from mip_controller.node_client import NodeClient
-from mip_controller.plain_json import plain_json
+from mip_controller.plain_json import plain_json, result_json
 from mip_controller.runtime import NodeRuntime, ProgressEvent, StepTimings, gather_first_error
 
-__all__ = ["ExperimentRunner"]
+__all__ = ["Emit", "ExperimentRunner", "ValidatedExperiment", "event"]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,21 @@ class _PlannedStep:
     inputdata: InputData
     variables: dict[str, Variable]
     input_from: str
+
+
+@dataclass(frozen=True, slots=True)
+class ValidatedExperiment:
+    """An experiment request that passed every check, ready to run."""
+
+    experiment_id: str
+    plan: tuple[_PlannedStep, ...]
+    timeout_s: float
+    policy: controller_service_pb2.NodeFailurePolicy
+
+    @property
+    def algorithms(self) -> list[str]:
+        """Algorithm of each step, in order."""
+        return [step.flow.name for step in self.plan]
 
 
 class ExperimentRunner:
@@ -93,28 +108,46 @@ class ExperimentRunner:
         self._flows = dict(flows)
         self._default_timeout_s = default_timeout_s
 
+    async def validate(self, request: controller_service_pb2.RunExperimentRequest) -> ValidatedExperiment:
+        """Check every step of ``request`` before anything runs; bad requests raise InvalidRequestError."""
+        try:
+            experiment_id = check_experiment_id(request.experiment_id or uuid.uuid4().hex)
+            timeout_s = request.timeout_seconds or self._default_timeout_s
+            if not 0 < timeout_s <= 7 * 24 * 3600:
+                raise InvalidRequestError("timeout_seconds must be between 0 and one week")
+            if experiment_id in self.running:
+                raise InvalidRequestError(f"experiment {experiment_id!r} is already running")
+            plan = await self._plan(request)
+        except BaseException as exc:
+            EXPERIMENTS.labels(outcome="failed", reason=getattr(exc, "reason", type(exc).__name__)).inc()
+            raise
+        policy = controller_service_pb2.NodeFailurePolicy()
+        policy.CopyFrom(request.node_failure_policy)
+        return ValidatedExperiment(experiment_id, tuple(plan), timeout_s, policy)
+
     async def run(self, request: controller_service_pb2.RunExperimentRequest, emit: Emit) -> None:
-        """Run ``request``, emitting progress events and, last, the result."""
-        experiment_id = check_experiment_id(request.experiment_id or uuid.uuid4().hex)
+        """Validate and run ``request``, emitting progress events and, last, the result."""
+        await self.execute(await self.validate(request), emit)
+
+    async def execute(self, experiment: ValidatedExperiment, emit: Emit) -> None:
+        """Run a validated experiment, emitting progress events and, last, the result; tables are cleaned after."""
+        experiment_id = experiment.experiment_id
         EXPERIMENT_ID.set(experiment_id)
-        timeout_s = request.timeout_seconds or self._default_timeout_s
-        if not 0 < timeout_s <= 7 * 24 * 3600:
-            raise InvalidRequestError("timeout_seconds must be between 0 and one week")
-        deadline = time.monotonic() + timeout_s
+        deadline = time.monotonic() + experiment.timeout_s
         started = time.monotonic()
-        log.info("experiment started", extra={"fields": {"steps": len(request.steps)}})
+        plan = experiment.plan
+        log.info("experiment started", extra={"fields": {"steps": len(plan)}})
         nodes = [self._global, *self._locals.values()]
         if experiment_id in self.running:
             raise InvalidRequestError(f"experiment {experiment_id!r} is already running")
         self.running.add(experiment_id)
-        await asyncio.to_thread(self._journal.begin, experiment_id, [n.node_id for n in nodes])
         try:
-            plan = await self._plan(request)
+            await asyncio.to_thread(self._journal.begin, experiment_id, [n.node_id for n in nodes])
             results = []
             exposed: dict[str, dict[str, LocalTables]] = {}
             for index, step in enumerate(plan):
                 emit(
-                    _event(
+                    event(
                         experiment_id,
                         step_started=controller_service_pb2.StepStarted(
                             step=step.name,
@@ -124,12 +157,10 @@ class ExperimentRunner:
                         ),
                     )
                 )
-                result, outputs = await self._run_step(
-                    experiment_id, deadline, step, request.node_failure_policy, exposed, emit
-                )
+                result, outputs = await self._run_step(experiment_id, deadline, step, experiment.policy, exposed, emit)
                 exposed[step.name] = outputs
                 results.append(result)
-            emit(_event(experiment_id, result=controller_service_pb2.ExperimentResult(steps=results)))
+            emit(event(experiment_id, result=controller_service_pb2.ExperimentResult(steps=results)))
             log.info("experiment finished", extra={"fields": {"s": round(time.monotonic() - started, 4)}})
             EXPERIMENTS.labels(outcome="finished", reason="").inc()
         except BaseException as exc:
@@ -224,16 +255,16 @@ class ExperimentRunner:
         else:
             data = await self._select_data(experiment_id, deadline, step, policy, result)
 
-        def progress(event: ProgressEvent) -> None:
+        def progress(update: ProgressEvent) -> None:
             emit(
-                _event(
+                event(
                     experiment_id,
                     step_progress=controller_service_pb2.StepProgress(
                         step=step.name,
-                        message=event.message,
-                        iteration=event.iteration,
-                        total_iterations=event.total,
-                        nodes_done=event.nodes_done,
+                        message=update.message,
+                        iteration=update.iteration,
+                        total_iterations=update.total,
+                        nodes_done=update.nodes_done,
                     ),
                 )
             )
@@ -274,12 +305,13 @@ class ExperimentRunner:
             except MipError as exc:
                 raise _in_step(step, exc) from exc
         result.result.CopyFrom(to_struct(values))
+        result.result_json = result_json(values)
         STEP_SECONDS.labels(algorithm=step.flow.name).observe(time.monotonic() - started)
         finished = controller_service_pb2.StepFinished(step=step.name)
         finished.duration.FromNanoseconds(int((time.monotonic() - started) * 1e9))
         for node_id, seconds in runtime.timings.per_node_s.items():
             finished.node_durations[node_id].FromNanoseconds(int(seconds * 1e9))
-        emit(_event(experiment_id, step_finished=finished))
+        emit(event(experiment_id, step_finished=finished))
         return result, runtime.exposed
 
     def _can_go_on_without(
@@ -425,7 +457,8 @@ def to_struct(values: Mapping[str, Any]) -> struct_pb2.Struct:
     return struct
 
 
-def _event(experiment_id: str, **event: Any) -> controller_service_pb2.RunExperimentResponse:
-    response = controller_service_pb2.RunExperimentResponse(experiment_id=experiment_id, **event)
+def event(experiment_id: str, **fields: Any) -> controller_service_pb2.RunExperimentResponse:
+    """One stream message of ``experiment_id``, stamped now."""
+    response = controller_service_pb2.RunExperimentResponse(experiment_id=experiment_id, **fields)
     response.time.GetCurrentTime()
     return response

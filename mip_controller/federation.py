@@ -60,6 +60,9 @@ class LocalFederation:
     and client certificates (identity "client") for clients of the controller."""
     is_bound_to_launcher: bool = True
     """Processes die with the process that started them (not so for `mip federation up`)."""
+    is_gateway: bool = False
+    """Also start mip-gateway, the MIP HTTP/JSON API, in front of the controller."""
+    gateway_settings: dict[str, object] = field(default_factory=dict)
     processes: dict[str, ProcessInfo] = field(default_factory=dict)
     _popen: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
@@ -91,6 +94,9 @@ class LocalFederation:
             self._wait_ready(node_id)
         self._spawn_controller()
         self._wait_ready("controller")
+        if self.is_gateway:
+            self._spawn_gateway()
+            self._wait_ready("gateway")
         self._save_state()
         return self
 
@@ -122,6 +128,22 @@ class LocalFederation:
             | self.controller_settings
         )
         self._spawn("controller", "mip_controller", "controller", settings)
+
+    def _spawn_gateway(self) -> None:
+        settings: dict[str, object] = {
+            "controller": self.controller_address,
+            "listen_address": "127.0.0.1:0",
+            "port_file": str(self.workdir / "gateway.port"),
+        }
+        if self.tls:
+            files = self.cert_files("client")
+            settings |= {"tls_ca_file": str(files.ca), "tls_cert_file": str(files.cert), "tls_key_file": str(files.key)}
+        self._spawn("gateway", "mip_gateway", "gateway", settings | self.gateway_settings)
+
+    @property
+    def gateway_url(self) -> str:
+        """http://host:port of mip-gateway (started with ``is_gateway``)."""
+        return f"http://{self.processes['gateway'].address}"
 
     @property
     def certs_dir(self) -> Path:
@@ -191,7 +213,7 @@ class LocalFederation:
         info = self.processes[name]
         _pin_listen_address(Path(info.config), info.address)
         (self.workdir / f"{name}.port").unlink(missing_ok=True)
-        self._launch(name, "mip_controller" if name == "controller" else "mip_node")
+        self._launch(name, {"controller": "mip_controller", "gateway": "mip_gateway"}.get(name, "mip_node"))
         self._wait_ready(name)
         self._save_state()
 
@@ -222,13 +244,14 @@ class LocalFederation:
         self._popen.pop(name, None)
 
     def stop(self) -> None:
-        """Stop the controller, then every node at once; leave no process behind.
+        """Stop the gateway and the controller, then every node at once; leave no process behind.
 
         Nodes stop in parallel, so stopping takes one node's grace time, not their sum.
         """
-        if "controller" in self.processes:
-            self.stop_process("controller")
-        nodes = [n for n in self.processes if n != "controller"]
+        for front in ["gateway", "controller"]:
+            if front in self.processes:
+                self.stop_process(front)
+        nodes = list(self.processes)
         with ThreadPoolExecutor(max(1, len(nodes))) as pool:
             list(pool.map(self.stop_process, nodes))
         (self.workdir / STATE_FILE).unlink(missing_ok=True)

@@ -18,6 +18,7 @@ from mip_common.metrics import start_metrics_server
 from mip_controller.catalogue import CatalogueCache
 from mip_controller.cleanup import CleanupJournal
 from mip_controller.config import ControllerConfig
+from mip_controller.experiment_store import ExperimentStore
 from mip_controller.experiments import ExperimentRunner
 from mip_controller.health import HealthMonitor
 from mip_controller.node_client import NodeClient
@@ -66,6 +67,8 @@ async def serve(config: ControllerConfig, *, stop: asyncio.Event | None = None) 
         default_timeout_s=config.experiment_timeout_s,
         journal=journal,
     )
+    store = ExperimentStore(runner, config.state_dir, config.experiment_retention_s)
+    await asyncio.to_thread(store.load)
     serving_ref: list[ServingServer] = []
     status_updates: set[asyncio.Task[None]] = set()
 
@@ -88,7 +91,7 @@ async def serve(config: ControllerConfig, *, stop: asyncio.Event | None = None) 
         is_running=runner.running.__contains__,
         canary_interval_s=config.canary_interval_s,
     )
-    servicer = ControllerServicer(runner, catalogue, flows, monitor)
+    servicer = ControllerServicer(store, catalogue, flows, monitor)
     serving = await start_server(
         config.listen_address,
         [
@@ -123,6 +126,7 @@ async def serve(config: ControllerConfig, *, stop: asyncio.Event | None = None) 
     try:
         await wait_for_stop(stop)
     finally:
+        await store.close()
         await monitor.stop()
         if metrics is not None:
             metrics.stop()

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import grpc
 from google.protobuf import struct_pb2
 
-from algorithm_flows import AlgorithmFlow, VariableRule, describe_params
+from algorithm_flows import RESULT_SCHEMAS, AlgorithmFlow, ResultField, VariableRule, describe_params
 from mip_common._proto import controller_service_pb2, controller_service_pb2_grpc
+from mip_common.auth import CALLER
 from mip_controller.catalogue import CatalogueCache
-from mip_controller.experiments import ExperimentRunner
+from mip_controller.experiment_store import ExperimentEndedError, ExperimentStore, status_of
 from mip_controller.health import HealthMonitor
 
 __all__ = ["ControllerServicer"]
@@ -24,12 +23,12 @@ class ControllerServicer(controller_service_pb2_grpc.ControllerServiceServicer):
 
     def __init__(
         self,
-        runner: ExperimentRunner,
+        store: ExperimentStore,
         catalogue: CatalogueCache,
         flows: Mapping[str, type[AlgorithmFlow[Any]]],
         health: HealthMonitor,
     ) -> None:
-        self._runner = runner
+        self._store = store
         self._catalogue = catalogue
         self._flows = flows
         self._health = health
@@ -39,18 +38,47 @@ class ControllerServicer(controller_service_pb2_grpc.ControllerServiceServicer):
         request: controller_service_pb2.RunExperimentRequest,
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> AsyncIterator[controller_service_pb2.RunExperimentResponse]:
-        events: asyncio.Queue[controller_service_pb2.RunExperimentResponse | None] = asyncio.Queue()
-        task = asyncio.create_task(self._runner.run(request, events.put_nowait))
-        task.add_done_callback(lambda _: events.put_nowait(None))
+        record = await self._store.start(request, CALLER.get())
         try:
-            while (event := await events.get()) is not None:
+            async for event in self._store.follow(record, is_progress_off=request.is_progress_off):
                 yield event
-            await task  # raises the experiment's error, if any
-        finally:
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+        except ExperimentEndedError as exc:
+            await context.abort_with_status(status_of(exc.error))
+
+    async def GetExperiment(
+        self,
+        request: controller_service_pb2.GetExperimentRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> controller_service_pb2.GetExperimentResponse:
+        return controller_service_pb2.GetExperimentResponse(experiment=self._store.get(request.name, CALLER.get()))
+
+    async def ListExperiments(
+        self,
+        request: controller_service_pb2.ListExperimentsRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> controller_service_pb2.ListExperimentsResponse:
+        page, next_token = self._store.list(CALLER.get(), request.page_size, request.page_token)
+        return controller_service_pb2.ListExperimentsResponse(experiments=page, next_page_token=next_token)
+
+    async def CancelExperiment(
+        self,
+        request: controller_service_pb2.CancelExperimentRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> controller_service_pb2.CancelExperimentResponse:
+        experiment = await self._store.cancel(request.name, CALLER.get())
+        return controller_service_pb2.CancelExperimentResponse(experiment=experiment)
+
+    async def WatchExperiment(
+        self,
+        request: controller_service_pb2.WatchExperimentRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> AsyncIterator[controller_service_pb2.WatchExperimentResponse]:
+        try:
+            async for event in self._store.watch(request.name, CALLER.get(), is_progress_off=request.is_progress_off):
+                # Same fields and numbers as RunExperimentResponse: the bytes parse unchanged.
+                yield controller_service_pb2.WatchExperimentResponse.FromString(event.SerializeToString())
+        except ExperimentEndedError as exc:
+            await context.abort_with_status(status_of(exc.error))
 
     async def HealthReport(
         self,
@@ -121,7 +149,19 @@ def _algorithm_info(flow: type[AlgorithmFlow[Any]]) -> controller_service_pb2.Al
         if spec.maximum is not None:
             parameter.max_value = spec.maximum
         parameter.choices.extend(_value(c) for c in spec.choices)
+    info.result_fields.extend(_result_field(f) for f in RESULT_SCHEMAS.get(flow.name, ()))
     return info
+
+
+def _result_field(field: ResultField) -> controller_service_pb2.ResultField:
+    return controller_service_pb2.ResultField(
+        name=field.name,
+        type=field.type,
+        dimensions=field.dimensions,
+        is_nullable=field.is_nullable,
+        description=field.description + (" (may be absent)" if field.is_optional else ""),
+        fields=[_result_field(f) for f in field.fields],
+    )
 
 
 def _rule(rule: VariableRule) -> controller_service_pb2.VariableRule:

@@ -1,4 +1,5 @@
-"""Regenerate mip_common/_proto from protos/ (pb2, pb2_grpc and .pyi stubs); --check fails if stale.
+"""Regenerate mip_common/_proto from protos/ (pb2, pb2_grpc, .pyi stubs, and a copy of the .proto files
+under mip/v1/ so the wheel ships them); --check fails if stale.
 
 Usage: python scripts/gen_protos.py [--check]
 """
@@ -50,6 +51,10 @@ def generate(out_dir: Path) -> None:
         (out_dir / DESCRIPTORS).write_bytes((Path(raw) / DESCRIPTORS).read_bytes())
         for path in sorted((Path(raw) / "mip" / "v1").iterdir()):
             (out_dir / path.name).write_text(HEADER + _relativize(path.read_text()))
+    shipped = out_dir / "mip" / "v1"  # the .proto files themselves, in the wheel, for other languages' codegen
+    shipped.mkdir(parents=True, exist_ok=True)
+    for source in sources:
+        shutil.copyfile(PROTOS / source, out_dir / source)
     (out_dir / "__init__.py").write_text(HEADER + '"""Generated protobuf and gRPC code for package mip.v1."""\n')
 
 
@@ -73,8 +78,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         fresh = Path(tmp) / "_proto"
         generate(fresh)
-        fresh_files = {p.name for p in fresh.iterdir()}
-        committed = {p.name for p in TARGET.glob("*") if p.is_file()}
+        fresh_files = {str(p.relative_to(fresh)) for p in fresh.rglob("*") if p.is_file()}
+        committed = {
+            str(p.relative_to(TARGET)) for p in TARGET.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+        }
         _, mismatch, errors = filecmp.cmpfiles(fresh, TARGET, sorted(fresh_files), shallow=False)
         stale = sorted(set(mismatch) | set(errors) | (committed ^ fresh_files))
     if stale:

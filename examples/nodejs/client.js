@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // A mip-mesh client in Node.js: loads protos/mip/v1/*.proto at run time (no generated code),
-// lists the algorithms, then runs k-means and prints the progress events and the centroids.
+// lists the algorithms, then runs k-means and prints the progress events and the typed result.
 //
 //   npm ci
 //   node client.js CONTROLLER_HOST:PORT [DATA_MODEL] [DATASET,DATASET,...]
@@ -26,8 +26,10 @@ function loadControllerService() {
   return grpc.loadPackageDefinition(definition).mip.v1.ControllerService;
 }
 
-// google.protobuf.Struct from a plain object. proto-loader hands Structs over as messages, and the
-// well-known types keep protobufjs's camelCase field names (numberValue) even with keepCase.
+// google.protobuf.Struct from a plain object, for the parameters. proto-loader hands Structs over as
+// messages, and the well-known types keep protobufjs's camelCase field names (numberValue) even with
+// keepCase. Results need no such code: StepResult.result_json is typed JSON text (integers stay
+// integers, keys keep their order; a non-finite float is the string "NaN", "Infinity" or "-Infinity").
 function toStruct(object) {
   const fields = {};
   for (const [key, value] of Object.entries(object)) fields[key] = toValue(value);
@@ -41,23 +43,6 @@ function toValue(value) {
   if (typeof value === "boolean") return { boolValue: value };
   if (Array.isArray(value)) return { listValue: { values: value.map(toValue) } };
   return { structValue: toStruct(value) };
-}
-
-function fromStruct(struct) {
-  const object = {};
-  for (const [key, value] of Object.entries(struct.fields || {})) object[key] = fromValue(value);
-  return object;
-}
-
-function fromValue(value) {
-  switch (value.kind) {
-    case "numberValue": return value.numberValue;
-    case "stringValue": return value.stringValue;
-    case "boolValue": return value.boolValue;
-    case "structValue": return fromStruct(value.structValue);
-    case "listValue": return (value.listValue.values || []).map(fromValue);
-    default: return null;
-  }
 }
 
 function listAlgorithms(client) {
@@ -88,7 +73,7 @@ function runKmeans(client, dataModel, datasets) {
     let result = null;
     call.on("data", (event) => {
       if (event.event === "result") {
-        result = event.result.steps.map((step) => ({ step: step.step, algorithm: step.algorithm, result: fromStruct(step.result) }));
+        result = event.result.steps.map((step) => ({ step: step.step, algorithm: step.algorithm, result: JSON.parse(step.result_json) }));
       } else {
         console.log(JSON.stringify({ experiment_id: event.experiment_id, [event.event]: event[event.event] }));
       }

@@ -52,6 +52,38 @@ NODE_STATE_DOWN: NodeState.ValueType  # 3
 """Not answering."""
 Global___NodeState: _TypeAlias = NodeState  # noqa: Y015
 
+class _ExperimentState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ExperimentStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ExperimentState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    EXPERIMENT_STATE_UNSPECIFIED: _ExperimentState.ValueType  # 0
+    """Not set."""
+    EXPERIMENT_STATE_RUNNING: _ExperimentState.ValueType  # 1
+    """Running its steps."""
+    EXPERIMENT_STATE_SUCCEEDED: _ExperimentState.ValueType  # 2
+    """Finished with a result."""
+    EXPERIMENT_STATE_FAILED: _ExperimentState.ValueType  # 3
+    """Ended with an error (see Experiment.error)."""
+    EXPERIMENT_STATE_CANCELLED: _ExperimentState.ValueType  # 4
+    """Stopped by CancelExperiment."""
+
+class ExperimentState(_ExperimentState, metaclass=_ExperimentStateEnumTypeWrapper):
+    """Where an experiment stands."""
+
+EXPERIMENT_STATE_UNSPECIFIED: ExperimentState.ValueType  # 0
+"""Not set."""
+EXPERIMENT_STATE_RUNNING: ExperimentState.ValueType  # 1
+"""Running its steps."""
+EXPERIMENT_STATE_SUCCEEDED: ExperimentState.ValueType  # 2
+"""Finished with a result."""
+EXPERIMENT_STATE_FAILED: ExperimentState.ValueType  # 3
+"""Ended with an error (see Experiment.error)."""
+EXPERIMENT_STATE_CANCELLED: ExperimentState.ValueType  # 4
+"""Stopped by CancelExperiment."""
+Global___ExperimentState: _TypeAlias = ExperimentState  # noqa: Y015
+
 @_typing.final
 class RunExperimentRequest(_message.Message):
     """An experiment: algorithm steps run one after another."""
@@ -62,10 +94,13 @@ class RunExperimentRequest(_message.Message):
     TIMEOUT_SECONDS_FIELD_NUMBER: _builtins.int
     NODE_FAILURE_POLICY_FIELD_NUMBER: _builtins.int
     EXPERIMENT_ID_FIELD_NUMBER: _builtins.int
+    IS_PROGRESS_OFF_FIELD_NUMBER: _builtins.int
     timeout_seconds: _builtins.float
     """Time budget of the whole experiment; 0 means the controller's default."""
     experiment_id: _builtins.str
     """Client-made id for the experiment (a UUID); empty lets the controller make one."""
+    is_progress_off: _builtins.bool
+    """Stream only the first message (ExperimentAccepted) and the result: no step progress events."""
     @_builtins.property
     def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___ExperimentStep]:
         """The steps, in order."""
@@ -81,10 +116,11 @@ class RunExperimentRequest(_message.Message):
         timeout_seconds: _builtins.float = ...,
         node_failure_policy: Global___NodeFailurePolicy | None = ...,
         experiment_id: _builtins.str = ...,
+        is_progress_off: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["node_failure_policy", b"node_failure_policy"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["experiment_id", b"experiment_id", "node_failure_policy", b"node_failure_policy", "steps", b"steps", "timeout_seconds", b"timeout_seconds"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["experiment_id", b"experiment_id", "is_progress_off", b"is_progress_off", "node_failure_policy", b"node_failure_policy", "steps", b"steps", "timeout_seconds", b"timeout_seconds"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -172,6 +208,7 @@ class RunExperimentResponse(_message.Message):
     STEP_PROGRESS_FIELD_NUMBER: _builtins.int
     STEP_FINISHED_FIELD_NUMBER: _builtins.int
     RESULT_FIELD_NUMBER: _builtins.int
+    ACCEPTED_FIELD_NUMBER: _builtins.int
     experiment_id: _builtins.str
     """Experiment the event belongs to."""
     @_builtins.property
@@ -194,6 +231,10 @@ class RunExperimentResponse(_message.Message):
     def result(self) -> Global___ExperimentResult:
         """The experiment finished; last message of the stream."""
 
+    @_builtins.property
+    def accepted(self) -> Global___ExperimentAccepted:
+        """The experiment passed validation and runs; always the first message of the stream."""
+
     def __init__(
         self,
         *,
@@ -203,16 +244,43 @@ class RunExperimentResponse(_message.Message):
         step_progress: Global___StepProgress | None = ...,
         step_finished: Global___StepFinished | None = ...,
         result: Global___ExperimentResult | None = ...,
+        accepted: Global___ExperimentAccepted | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "result", b"result", "step_finished", b"step_finished", "step_progress", b"step_progress", "step_started", b"step_started", "time", b"time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "event", b"event", "result", b"result", "step_finished", b"step_finished", "step_progress", b"step_progress", "step_started", b"step_started", "time", b"time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "experiment_id", b"experiment_id", "result", b"result", "step_finished", b"step_finished", "step_progress", b"step_progress", "step_started", b"step_started", "time", b"time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "event", b"event", "experiment_id", b"experiment_id", "result", b"result", "step_finished", b"step_finished", "step_progress", b"step_progress", "step_started", b"step_started", "time", b"time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["step_started", "step_progress", "step_finished", "result"]  # noqa: Y015
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["step_started", "step_progress", "step_finished", "result", "accepted"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
 
 Global___RunExperimentResponse: _TypeAlias = RunExperimentResponse  # noqa: Y015
+
+@_typing.final
+class ExperimentAccepted(_message.Message):
+    """The first message of an experiment's stream."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    STEP_COUNT_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Resource name, "experiments/{experiment_id}", for GetExperiment, WatchExperiment and CancelExperiment."""
+    step_count: _builtins.int
+    """Steps in the experiment."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        step_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "step_count", b"step_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExperimentAccepted: _TypeAlias = ExperimentAccepted  # noqa: Y015
 
 @_typing.final
 class StepStarted(_message.Message):
@@ -376,10 +444,18 @@ class StepResult(_message.Message):
     RESULT_FIELD_NUMBER: _builtins.int
     PARTICIPANTS_FIELD_NUMBER: _builtins.int
     EXCLUSIONS_FIELD_NUMBER: _builtins.int
+    RESULT_JSON_FIELD_NUMBER: _builtins.int
     step: _builtins.str
     """Step name."""
     algorithm: _builtins.str
     """Algorithm name."""
+    result_json: _builtins.str
+    """The same result as typed JSON text, to read instead of `result`: keys in the order the
+    algorithm wrote them and shaped as its AlgorithmInfo.result_fields say; integers are JSON
+    integers (never 1200.0); a float is a JSON number or one of the strings "NaN", "Infinity",
+    "-Infinity" (as in the proto3 JSON mapping of double); null only where a field is nullable
+    (a count hidden by the privacy threshold, a statistic that is undefined).
+    """
     @_builtins.property
     def result(self) -> _struct_pb2.Struct:
         """The algorithm's result (JSON object with the fields MIP front ends read)."""
@@ -400,10 +476,11 @@ class StepResult(_message.Message):
         result: _struct_pb2.Struct | None = ...,
         participants: _abc.Iterable[Global___NodeParticipation] | None = ...,
         exclusions: _abc.Iterable[Global___NodeExclusion] | None = ...,
+        result_json: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["algorithm", b"algorithm", "exclusions", b"exclusions", "participants", b"participants", "result", b"result", "step", b"step"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["algorithm", b"algorithm", "exclusions", b"exclusions", "participants", b"participants", "result", b"result", "result_json", b"result_json", "step", b"step"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -490,6 +567,386 @@ class NodeExclusion(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___NodeExclusion: _TypeAlias = NodeExclusion  # noqa: Y015
+
+@_typing.final
+class GetExperimentRequest(_message.Message):
+    """Asks for one experiment."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """"experiments/{experiment_id}" (a bare experiment id is accepted too)."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetExperimentRequest: _TypeAlias = GetExperimentRequest  # noqa: Y015
+
+@_typing.final
+class GetExperimentResponse(_message.Message):
+    """One experiment."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXPERIMENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def experiment(self) -> Global___Experiment:
+        """The experiment, with its result once it succeeded."""
+
+    def __init__(
+        self,
+        *,
+        experiment: Global___Experiment | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["experiment", b"experiment"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["experiment", b"experiment"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetExperimentResponse: _TypeAlias = GetExperimentResponse  # noqa: Y015
+
+@_typing.final
+class ListExperimentsRequest(_message.Message):
+    """Asks for a page of the caller's experiments (AIP-158)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """Most experiments to return; 0 means 50, at most 1000."""
+    page_token: _builtins.str
+    """next_page_token of the previous page; empty for the first page."""
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListExperimentsRequest: _TypeAlias = ListExperimentsRequest  # noqa: Y015
+
+@_typing.final
+class ListExperimentsResponse(_message.Message):
+    """A page of the caller's experiments, newest first."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXPERIMENTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Token of the next page; empty on the last page."""
+    @_builtins.property
+    def experiments(self) -> _containers.RepeatedCompositeFieldContainer[Global___Experiment]:
+        """The experiments, without their results (GetExperiment returns those)."""
+
+    def __init__(
+        self,
+        *,
+        experiments: _abc.Iterable[Global___Experiment] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["experiments", b"experiments", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListExperimentsResponse: _TypeAlias = ListExperimentsResponse  # noqa: Y015
+
+@_typing.final
+class CancelExperimentRequest(_message.Message):
+    """Asks to stop an experiment."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """"experiments/{experiment_id}" (a bare experiment id is accepted too)."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelExperimentRequest: _TypeAlias = CancelExperimentRequest  # noqa: Y015
+
+@_typing.final
+class CancelExperimentResponse(_message.Message):
+    """The experiment after the cancellation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXPERIMENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def experiment(self) -> Global___Experiment:
+        """The experiment, CANCELLED (or its final state if it had already finished)."""
+
+    def __init__(
+        self,
+        *,
+        experiment: Global___Experiment | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["experiment", b"experiment"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["experiment", b"experiment"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelExperimentResponse: _TypeAlias = CancelExperimentResponse  # noqa: Y015
+
+@_typing.final
+class WatchExperimentRequest(_message.Message):
+    """Asks to follow an experiment."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    IS_PROGRESS_OFF_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """"experiments/{experiment_id}" (a bare experiment id is accepted too)."""
+    is_progress_off: _builtins.bool
+    """Send only ExperimentAccepted and the result, no step progress events."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        is_progress_off: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["is_progress_off", b"is_progress_off", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchExperimentRequest: _TypeAlias = WatchExperimentRequest  # noqa: Y015
+
+@_typing.final
+class WatchExperimentResponse(_message.Message):
+    """One event of a watched experiment: the same fields and field numbers as RunExperimentResponse."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXPERIMENT_ID_FIELD_NUMBER: _builtins.int
+    TIME_FIELD_NUMBER: _builtins.int
+    STEP_STARTED_FIELD_NUMBER: _builtins.int
+    STEP_PROGRESS_FIELD_NUMBER: _builtins.int
+    STEP_FINISHED_FIELD_NUMBER: _builtins.int
+    RESULT_FIELD_NUMBER: _builtins.int
+    ACCEPTED_FIELD_NUMBER: _builtins.int
+    experiment_id: _builtins.str
+    """Experiment the event belongs to."""
+    @_builtins.property
+    def time(self) -> _timestamp_pb2.Timestamp:
+        """When the event happened."""
+
+    @_builtins.property
+    def step_started(self) -> Global___StepStarted:
+        """A step started."""
+
+    @_builtins.property
+    def step_progress(self) -> Global___StepProgress:
+        """A step made progress (an iteration, a round)."""
+
+    @_builtins.property
+    def step_finished(self) -> Global___StepFinished:
+        """A step finished."""
+
+    @_builtins.property
+    def result(self) -> Global___ExperimentResult:
+        """The experiment finished; last message of the stream."""
+
+    @_builtins.property
+    def accepted(self) -> Global___ExperimentAccepted:
+        """The experiment is known; always the first message of the stream."""
+
+    def __init__(
+        self,
+        *,
+        experiment_id: _builtins.str = ...,
+        time: _timestamp_pb2.Timestamp | None = ...,
+        step_started: Global___StepStarted | None = ...,
+        step_progress: Global___StepProgress | None = ...,
+        step_finished: Global___StepFinished | None = ...,
+        result: Global___ExperimentResult | None = ...,
+        accepted: Global___ExperimentAccepted | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "event", b"event", "result", b"result", "step_finished", b"step_finished", "step_progress", b"step_progress", "step_started", b"step_started", "time", b"time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "event", b"event", "experiment_id", b"experiment_id", "result", b"result", "step_finished", b"step_finished", "step_progress", b"step_progress", "step_started", b"step_started", "time", b"time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["step_started", "step_progress", "step_finished", "result", "accepted"]  # noqa: Y015
+    _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
+
+Global___WatchExperimentResponse: _TypeAlias = WatchExperimentResponse  # noqa: Y015
+
+@_typing.final
+class Experiment(_message.Message):
+    """An experiment as a resource: kept by the controller for experiment_retention_s after it ends."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    EXPERIMENT_ID_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    END_TIME_FIELD_NUMBER: _builtins.int
+    ALGORITHMS_FIELD_NUMBER: _builtins.int
+    PROGRESS_FIELD_NUMBER: _builtins.int
+    RESULT_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    OWNER_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """"experiments/{experiment_id}"."""
+    experiment_id: _builtins.str
+    """The experiment's id."""
+    state: Global___ExperimentState.ValueType
+    """Where it stands."""
+    owner: _builtins.str
+    """Who started it: "cert:<identity>", "token:<n>", or empty without client authentication."""
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp:
+        """When it was accepted."""
+
+    @_builtins.property
+    def end_time(self) -> _timestamp_pb2.Timestamp:
+        """When it ended; unset while it runs."""
+
+    @_builtins.property
+    def algorithms(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Algorithm of each step, in order."""
+
+    @_builtins.property
+    def progress(self) -> Global___ExperimentProgress:
+        """The last progress seen."""
+
+    @_builtins.property
+    def result(self) -> Global___ExperimentResult:
+        """The result; set when state is SUCCEEDED (not in ListExperiments)."""
+
+    @_builtins.property
+    def error(self) -> Global___ExperimentError:
+        """Why it failed or was cancelled; set when state is FAILED or CANCELLED."""
+
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp:
+        """When the controller forgets it; unset while it runs."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        experiment_id: _builtins.str = ...,
+        state: Global___ExperimentState.ValueType = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+        end_time: _timestamp_pb2.Timestamp | None = ...,
+        algorithms: _abc.Iterable[_builtins.str] | None = ...,
+        progress: Global___ExperimentProgress | None = ...,
+        result: Global___ExperimentResult | None = ...,
+        error: Global___ExperimentError | None = ...,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
+        owner: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "end_time", b"end_time", "error", b"error", "expire_time", b"expire_time", "progress", b"progress", "result", b"result"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["algorithms", b"algorithms", "create_time", b"create_time", "end_time", b"end_time", "error", b"error", "experiment_id", b"experiment_id", "expire_time", b"expire_time", "name", b"name", "owner", b"owner", "progress", b"progress", "result", b"result", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Experiment: _TypeAlias = Experiment  # noqa: Y015
+
+@_typing.final
+class ExperimentProgress(_message.Message):
+    """How far an experiment has come."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STEP_FIELD_NUMBER: _builtins.int
+    STEP_INDEX_FIELD_NUMBER: _builtins.int
+    STEP_COUNT_FIELD_NUMBER: _builtins.int
+    ITERATION_FIELD_NUMBER: _builtins.int
+    TOTAL_ITERATIONS_FIELD_NUMBER: _builtins.int
+    STEPS_DONE_FIELD_NUMBER: _builtins.int
+    step: _builtins.str
+    """The step running (or last run)."""
+    step_index: _builtins.int
+    """Its position, from 0."""
+    step_count: _builtins.int
+    """Steps in the experiment."""
+    iteration: _builtins.int
+    """Iteration reached in the step, from 1; 0 when not iterative."""
+    total_iterations: _builtins.int
+    """Iterations planned at most; 0 when unknown."""
+    steps_done: _builtins.int
+    """Steps finished."""
+    def __init__(
+        self,
+        *,
+        step: _builtins.str = ...,
+        step_index: _builtins.int = ...,
+        step_count: _builtins.int = ...,
+        iteration: _builtins.int = ...,
+        total_iterations: _builtins.int = ...,
+        steps_done: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["iteration", b"iteration", "step", b"step", "step_count", b"step_count", "step_index", b"step_index", "steps_done", b"steps_done", "total_iterations", b"total_iterations"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExperimentProgress: _TypeAlias = ExperimentProgress  # noqa: Y015
+
+@_typing.final
+class ExperimentError(_message.Message):
+    """Why an experiment did not succeed: the status RunExperiment ended with."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    code: _builtins.str
+    """Canonical gRPC code name, for example "FAILED_PRECONDITION" or "CANCELLED"."""
+    reason: _builtins.str
+    """ErrorInfo reason, for example "TOO_FEW_ROWS"."""
+    message: _builtins.str
+    """What went wrong, for people."""
+    def __init__(
+        self,
+        *,
+        code: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "message", b"message", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExperimentError: _TypeAlias = ExperimentError  # noqa: Y015
 
 @_typing.final
 class HealthReportRequest(_message.Message):
@@ -711,6 +1168,7 @@ class AlgorithmInfo(_message.Message):
     Y_FIELD_NUMBER: _builtins.int
     X_FIELD_NUMBER: _builtins.int
     PARAMETERS_FIELD_NUMBER: _builtins.int
+    RESULT_FIELDS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Name used in ExperimentStep.algorithm."""
     label: _builtins.str
@@ -729,6 +1187,10 @@ class AlgorithmInfo(_message.Message):
     def parameters(self) -> _containers.RepeatedCompositeFieldContainer[Global___ParameterInfo]:
         """Parameters."""
 
+    @_builtins.property
+    def result_fields(self) -> _containers.RepeatedCompositeFieldContainer[Global___ResultField]:
+        """The fields of the algorithm's result (StepResult.result_json), in order."""
+
     def __init__(
         self,
         *,
@@ -738,14 +1200,65 @@ class AlgorithmInfo(_message.Message):
         y: Global___VariableRule | None = ...,
         x: Global___VariableRule | None = ...,
         parameters: _abc.Iterable[Global___ParameterInfo] | None = ...,
+        result_fields: _abc.Iterable[Global___ResultField] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["x", b"x", "y", b"y"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "label", b"label", "name", b"name", "parameters", b"parameters", "x", b"x", "y", b"y"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "label", b"label", "name", b"name", "parameters", b"parameters", "result_fields", b"result_fields", "x", b"x", "y", b"y"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AlgorithmInfo: _TypeAlias = AlgorithmInfo  # noqa: Y015
+
+@_typing.final
+class ResultField(_message.Message):
+    """One field of an algorithm's result."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    TYPE_FIELD_NUMBER: _builtins.int
+    DIMENSIONS_FIELD_NUMBER: _builtins.int
+    IS_NULLABLE_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    FIELDS_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Field name, as MIP front ends read it."""
+    type: _builtins.str
+    """"int", "float", "string", "bool" or "record", inside any of "list[...]" and
+    "map[string, ...]" (a JSON object with keys known only at run time, in order), or "table"
+    (a JSON object of equal-length columns, listed in fields; "*" stands for columns named
+    after variables).
+    """
+    is_nullable: _builtins.bool
+    """Whether the innermost values may be null."""
+    description: _builtins.str
+    """What it holds."""
+    @_builtins.property
+    def dimensions(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """What each list level is indexed by, outermost first, for example ["clusters", "variables"]."""
+
+    @_builtins.property
+    def fields(self) -> _containers.RepeatedCompositeFieldContainer[Global___ResultField]:
+        """The fields of a record, or the columns of a table."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        type: _builtins.str = ...,
+        dimensions: _abc.Iterable[_builtins.str] | None = ...,
+        is_nullable: _builtins.bool = ...,
+        description: _builtins.str = ...,
+        fields: _abc.Iterable[Global___ResultField] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "dimensions", b"dimensions", "fields", b"fields", "is_nullable", b"is_nullable", "name", b"name", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResultField: _TypeAlias = ResultField  # noqa: Y015
 
 @_typing.final
 class VariableRule(_message.Message):

@@ -41,6 +41,26 @@ class ControllerServiceStub:
                 request_serializer=mip_dot_v1_dot_controller__service__pb2.RunExperimentRequest.SerializeToString,
                 response_deserializer=mip_dot_v1_dot_controller__service__pb2.RunExperimentResponse.FromString,
                 _registered_method=True)
+        self.GetExperiment = channel.unary_unary(
+                '/mip.v1.ControllerService/GetExperiment',
+                request_serializer=mip_dot_v1_dot_controller__service__pb2.GetExperimentRequest.SerializeToString,
+                response_deserializer=mip_dot_v1_dot_controller__service__pb2.GetExperimentResponse.FromString,
+                _registered_method=True)
+        self.ListExperiments = channel.unary_unary(
+                '/mip.v1.ControllerService/ListExperiments',
+                request_serializer=mip_dot_v1_dot_controller__service__pb2.ListExperimentsRequest.SerializeToString,
+                response_deserializer=mip_dot_v1_dot_controller__service__pb2.ListExperimentsResponse.FromString,
+                _registered_method=True)
+        self.CancelExperiment = channel.unary_unary(
+                '/mip.v1.ControllerService/CancelExperiment',
+                request_serializer=mip_dot_v1_dot_controller__service__pb2.CancelExperimentRequest.SerializeToString,
+                response_deserializer=mip_dot_v1_dot_controller__service__pb2.CancelExperimentResponse.FromString,
+                _registered_method=True)
+        self.WatchExperiment = channel.unary_stream(
+                '/mip.v1.ControllerService/WatchExperiment',
+                request_serializer=mip_dot_v1_dot_controller__service__pb2.WatchExperimentRequest.SerializeToString,
+                response_deserializer=mip_dot_v1_dot_controller__service__pb2.WatchExperimentResponse.FromString,
+                _registered_method=True)
         self.HealthReport = channel.unary_unary(
                 '/mip.v1.ControllerService/HealthReport',
                 request_serializer=mip_dot_v1_dot_controller__service__pb2.HealthReportRequest.SerializeToString,
@@ -69,6 +89,34 @@ class ControllerServiceServicer:
 
     def RunExperiment(self, request, context):
         """Runs an experiment (a pipeline of algorithm steps), streaming progress and, last, the result.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetExperiment(self, request, context):
+        """Reads an experiment of the caller: its state, progress and, once finished, its result.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListExperiments(self, request, context):
+        """Lists the caller's experiments, newest first, a page at a time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelExperiment(self, request, context):
+        """Stops a running experiment of the caller: no further rounds run and its tables are deleted.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchExperiment(self, request, context):
+        """Reattaches to an experiment of the caller: the events so far, then live ones, then the result.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -109,6 +157,26 @@ def add_ControllerServiceServicer_to_server(servicer, server):
                     servicer.RunExperiment,
                     request_deserializer=mip_dot_v1_dot_controller__service__pb2.RunExperimentRequest.FromString,
                     response_serializer=mip_dot_v1_dot_controller__service__pb2.RunExperimentResponse.SerializeToString,
+            ),
+            'GetExperiment': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetExperiment,
+                    request_deserializer=mip_dot_v1_dot_controller__service__pb2.GetExperimentRequest.FromString,
+                    response_serializer=mip_dot_v1_dot_controller__service__pb2.GetExperimentResponse.SerializeToString,
+            ),
+            'ListExperiments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListExperiments,
+                    request_deserializer=mip_dot_v1_dot_controller__service__pb2.ListExperimentsRequest.FromString,
+                    response_serializer=mip_dot_v1_dot_controller__service__pb2.ListExperimentsResponse.SerializeToString,
+            ),
+            'CancelExperiment': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelExperiment,
+                    request_deserializer=mip_dot_v1_dot_controller__service__pb2.CancelExperimentRequest.FromString,
+                    response_serializer=mip_dot_v1_dot_controller__service__pb2.CancelExperimentResponse.SerializeToString,
+            ),
+            'WatchExperiment': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchExperiment,
+                    request_deserializer=mip_dot_v1_dot_controller__service__pb2.WatchExperimentRequest.FromString,
+                    response_serializer=mip_dot_v1_dot_controller__service__pb2.WatchExperimentResponse.SerializeToString,
             ),
             'HealthReport': grpc.unary_unary_rpc_method_handler(
                     servicer.HealthReport,
@@ -159,6 +227,114 @@ class ControllerService:
             '/mip.v1.ControllerService/RunExperiment',
             mip_dot_v1_dot_controller__service__pb2.RunExperimentRequest.SerializeToString,
             mip_dot_v1_dot_controller__service__pb2.RunExperimentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetExperiment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mip.v1.ControllerService/GetExperiment',
+            mip_dot_v1_dot_controller__service__pb2.GetExperimentRequest.SerializeToString,
+            mip_dot_v1_dot_controller__service__pb2.GetExperimentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListExperiments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mip.v1.ControllerService/ListExperiments',
+            mip_dot_v1_dot_controller__service__pb2.ListExperimentsRequest.SerializeToString,
+            mip_dot_v1_dot_controller__service__pb2.ListExperimentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelExperiment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mip.v1.ControllerService/CancelExperiment',
+            mip_dot_v1_dot_controller__service__pb2.CancelExperimentRequest.SerializeToString,
+            mip_dot_v1_dot_controller__service__pb2.CancelExperimentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchExperiment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/mip.v1.ControllerService/WatchExperiment',
+            mip_dot_v1_dot_controller__service__pb2.WatchExperimentRequest.SerializeToString,
+            mip_dot_v1_dot_controller__service__pb2.WatchExperimentResponse.FromString,
             options,
             channel_credentials,
             insecure,

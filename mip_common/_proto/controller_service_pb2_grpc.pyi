@@ -36,6 +36,14 @@ class ControllerServiceStub:
     def __new__(cls, channel: _aio.Channel) -> ControllerServiceAsyncStub: ...
     RunExperiment: _grpc.UnaryStreamMultiCallable[_controller_service_pb2.RunExperimentRequest, _controller_service_pb2.RunExperimentResponse]
     """Runs an experiment (a pipeline of algorithm steps), streaming progress and, last, the result."""
+    GetExperiment: _grpc.UnaryUnaryMultiCallable[_controller_service_pb2.GetExperimentRequest, _controller_service_pb2.GetExperimentResponse]
+    """Reads an experiment of the caller: its state, progress and, once finished, its result."""
+    ListExperiments: _grpc.UnaryUnaryMultiCallable[_controller_service_pb2.ListExperimentsRequest, _controller_service_pb2.ListExperimentsResponse]
+    """Lists the caller's experiments, newest first, a page at a time."""
+    CancelExperiment: _grpc.UnaryUnaryMultiCallable[_controller_service_pb2.CancelExperimentRequest, _controller_service_pb2.CancelExperimentResponse]
+    """Stops a running experiment of the caller: no further rounds run and its tables are deleted."""
+    WatchExperiment: _grpc.UnaryStreamMultiCallable[_controller_service_pb2.WatchExperimentRequest, _controller_service_pb2.WatchExperimentResponse]
+    """Reattaches to an experiment of the caller: the events so far, then live ones, then the result."""
     HealthReport: _grpc.UnaryUnaryMultiCallable[_controller_service_pb2.HealthReportRequest, _controller_service_pb2.HealthReportResponse]
     """Reports the health of every node and of the controller."""
     ListAlgorithms: _grpc.UnaryUnaryMultiCallable[_controller_service_pb2.ListAlgorithmsRequest, _controller_service_pb2.ListAlgorithmsResponse]
@@ -52,6 +60,14 @@ class ControllerServiceAsyncStub(ControllerServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     RunExperiment: _aio.UnaryStreamMultiCallable[_controller_service_pb2.RunExperimentRequest, _controller_service_pb2.RunExperimentResponse]  # type: ignore[assignment]
     """Runs an experiment (a pipeline of algorithm steps), streaming progress and, last, the result."""
+    GetExperiment: _aio.UnaryUnaryMultiCallable[_controller_service_pb2.GetExperimentRequest, _controller_service_pb2.GetExperimentResponse]  # type: ignore[assignment]
+    """Reads an experiment of the caller: its state, progress and, once finished, its result."""
+    ListExperiments: _aio.UnaryUnaryMultiCallable[_controller_service_pb2.ListExperimentsRequest, _controller_service_pb2.ListExperimentsResponse]  # type: ignore[assignment]
+    """Lists the caller's experiments, newest first, a page at a time."""
+    CancelExperiment: _aio.UnaryUnaryMultiCallable[_controller_service_pb2.CancelExperimentRequest, _controller_service_pb2.CancelExperimentResponse]  # type: ignore[assignment]
+    """Stops a running experiment of the caller: no further rounds run and its tables are deleted."""
+    WatchExperiment: _aio.UnaryStreamMultiCallable[_controller_service_pb2.WatchExperimentRequest, _controller_service_pb2.WatchExperimentResponse]  # type: ignore[assignment]
+    """Reattaches to an experiment of the caller: the events so far, then live ones, then the result."""
     HealthReport: _aio.UnaryUnaryMultiCallable[_controller_service_pb2.HealthReportRequest, _controller_service_pb2.HealthReportResponse]  # type: ignore[assignment]
     """Reports the health of every node and of the controller."""
     ListAlgorithms: _aio.UnaryUnaryMultiCallable[_controller_service_pb2.ListAlgorithmsRequest, _controller_service_pb2.ListAlgorithmsResponse]  # type: ignore[assignment]
@@ -71,6 +87,38 @@ class ControllerServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_controller_service_pb2.RunExperimentResponse], _abc.AsyncIterator[_controller_service_pb2.RunExperimentResponse]]:
         """Runs an experiment (a pipeline of algorithm steps), streaming progress and, last, the result."""
+
+    @_abc_1.abstractmethod
+    def GetExperiment(
+        self,
+        request: _controller_service_pb2.GetExperimentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_controller_service_pb2.GetExperimentResponse, _abc.Awaitable[_controller_service_pb2.GetExperimentResponse]]:
+        """Reads an experiment of the caller: its state, progress and, once finished, its result."""
+
+    @_abc_1.abstractmethod
+    def ListExperiments(
+        self,
+        request: _controller_service_pb2.ListExperimentsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_controller_service_pb2.ListExperimentsResponse, _abc.Awaitable[_controller_service_pb2.ListExperimentsResponse]]:
+        """Lists the caller's experiments, newest first, a page at a time."""
+
+    @_abc_1.abstractmethod
+    def CancelExperiment(
+        self,
+        request: _controller_service_pb2.CancelExperimentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_controller_service_pb2.CancelExperimentResponse, _abc.Awaitable[_controller_service_pb2.CancelExperimentResponse]]:
+        """Stops a running experiment of the caller: no further rounds run and its tables are deleted."""
+
+    @_abc_1.abstractmethod
+    def WatchExperiment(
+        self,
+        request: _controller_service_pb2.WatchExperimentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_controller_service_pb2.WatchExperimentResponse], _abc.AsyncIterator[_controller_service_pb2.WatchExperimentResponse]]:
+        """Reattaches to an experiment of the caller: the events so far, then live ones, then the result."""
 
     @_abc_1.abstractmethod
     def HealthReport(

@@ -1,4 +1,5 @@
-"""Everything the installed packages import is a dependency of a plain ``pip install .`` (the Docker image)."""
+"""Everything the installed packages import is a dependency of a plain ``pip install .`` (the Docker image),
+or of an optional feature's extra (``pip install '.[frames]'``) that the code imports only when asked."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ["mip_common", "mip_node", "mip_controller", "algorithm_flows", "udf_library"]
+PACKAGES = ["mip_common", "mip_node", "mip_controller", "mip_gateway", "algorithm_flows", "udf_library"]
 
 
 def imported_top_modules() -> dict[str, str]:
@@ -33,8 +34,10 @@ def imported_top_modules() -> dict[str, str]:
 
 
 def declared_distributions() -> set[str]:
-    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    return {_normalized(re.split(r"[<>=!~\[; ]", d, maxsplit=1)[0]) for d in dependencies}
+    """The core dependencies and those of the optional features (every extra but ``test``)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = [d for name, group in project["optional-dependencies"].items() if name != "test" for d in group]
+    return {_normalized(re.split(r"[<>=!~\[; ]", d, maxsplit=1)[0]) for d in [*project["dependencies"], *extras]}
 
 
 def _normalized(name: str) -> str:

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from mip_controller.config import ControllerConfig, load_controller_config
+from mip_gateway.config import GatewayConfig
 from mip_node.config import NodeConfig, load_node_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -178,10 +179,12 @@ def test_entrypoint_chooses_the_role() -> None:
     # Assert
     assert os.access(script, os.X_OK)
     assert finished.returncode == 2
-    assert "MIP_ROLE must be 'node' or 'controller'" in finished.stderr
+    assert "MIP_ROLE must be 'node', 'controller' or 'gateway'" in finished.stderr
 
 
-@pytest.mark.parametrize(("table", "cls"), [("[node]", NodeConfig), ("[controller]", ControllerConfig)])
+@pytest.mark.parametrize(
+    ("table", "cls"), [("[node]", NodeConfig), ("[controller]", ControllerConfig), ("[gateway]", GatewayConfig)]
+)
 def test_readme_configuration_table_matches_the_code(table: str, cls: type) -> None:
     # Arrange
     readme = (ROOT / "README.md").read_text()

@@ -27,7 +27,9 @@ PROBE_SETTINGS: dict[str, object] = {"extra_udf_packages": ["tests.udf_probes"]}
 def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFederation]:
     workdir = tmp_path_factory.mktemp("federation")
     folders = write_demo_federation(workdir / "data", num_locals=3, rows_per_dataset=200, seed=11)
-    federation = LocalFederation(workdir, [[f] for f in folders], node_settings=PROBE_SETTINGS | REFERENCE_DISCLOSURE)
+    federation = LocalFederation(
+        workdir, [[f] for f in folders], node_settings=PROBE_SETTINGS | REFERENCE_DISCLOSURE, is_gateway=True
+    )
     federation.start()
     try:
         yield federation

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from google.protobuf import json_format
 
-from algorithm_flows import discover_flows
+from algorithm_flows import RESULT_SCHEMAS, check_result, discover_flows
 from mip_common._proto import controller_service_pb2
 from mip_common.errors import InvalidRequestError
 from mip_controller.client import Controller
@@ -57,6 +57,31 @@ def test_every_algorithm_publishes_a_complete_spec(controller: Controller) -> No
     problems = {a.name: _spec_problems(a) for a in controller.algorithms()}
     # Assert
     assert not {name: p for name, p in problems.items() if p}
+
+
+def test_every_algorithm_publishes_its_result_fields(controller: Controller) -> None:
+    # Act
+    published = {a.name: [(f.name, f.type) for f in a.result_fields] for a in controller.algorithms()}
+
+    # Assert
+    assert published == {name: [(f.name, f.type) for f in fields] for name, fields in RESULT_SCHEMAS.items()}
+
+
+def test_a_result_comes_back_typed_in_schema_order(controller: Controller) -> None:
+    # Act
+    outcome = controller.run(
+        "kmeans",
+        data_model="demo:1.0",
+        datasets=demo_datasets(controller),
+        y=["hippocampus", "entorhinal"],
+        parameters={"numOfClusters": 2},
+    )
+
+    # Assert
+    assert list(outcome.result) == [f.name for f in RESULT_SCHEMAS["kmeans"]]
+    assert isinstance(outcome.result["n_obs"], int)
+    assert outcome.typed.n_obs == outcome.result["n_obs"]  # type: ignore[attr-defined]
+    assert not check_result(RESULT_SCHEMAS["kmeans"], outcome.result)
 
 
 def _refusal(controller: Controller, algorithm: str, y: list[str], parameters: dict[str, Any]) -> str:

@@ -149,7 +149,9 @@ def _message_class(message_type: descriptor.Descriptor) -> Any:
 
 @pytest.fixture(scope="module")
 def channels(federation: LocalFederation) -> Iterator[dict[str, grpc.Channel]]:
-    opened = {name: grpc.insecure_channel(info.address) for name, info in federation.processes.items()}
+    opened = {
+        name: grpc.insecure_channel(info.address) for name, info in federation.processes.items() if name != "gateway"
+    }
     yield opened
     for channel in opened.values():
         channel.close()

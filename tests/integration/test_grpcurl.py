@@ -94,10 +94,41 @@ def test_run_experiment_with_json_request(federation: LocalFederation) -> None:
     )
 
     # Assert
-    assert "stepStarted" in events[0]
+    assert events[0]["accepted"]["name"] == f"experiments/{events[0]['experimentId']}"
+    assert "stepStarted" in events[1]
     (step,) = events[-1]["result"]["steps"]
     assert step["algorithm"] == "kmeans"
     assert len(step["result"]["centroids"]) == 3
+
+
+def test_progress_off_gives_grpcurl_the_result_alone_and_get_reads_it_again(federation: LocalFederation) -> None:
+    # Arrange
+    request = {
+        "is_progress_off": True,
+        "steps": [
+            {
+                "algorithm": "kmeans",
+                "inputdata": {"data_model": "demo:1.0", "datasets": ["demo_site1_a"], "y": ["hippocampus"]},
+                "parameters": {"numOfClusters": 2, "numOfIterations": 50},
+            }
+        ],
+    }
+
+    # Act
+    events = json_stream(
+        grpcurl("-d", json.dumps(request), federation.controller_address, "mip.v1.ControllerService/RunExperiment")
+    )
+    name = events[0]["accepted"]["name"]
+    kept = json.loads(
+        grpcurl(
+            "-d", json.dumps({"name": name}), federation.controller_address, "mip.v1.ControllerService/GetExperiment"
+        )
+    )
+
+    # Assert
+    assert [next(k for k in e if k not in ("experimentId", "time")) for e in events] == ["accepted", "result"]
+    assert kept["experiment"]["state"] == "EXPERIMENT_STATE_SUCCEEDED"
+    assert kept["experiment"]["result"] == events[1]["result"]
 
 
 @pytest.mark.parametrize("process", ["controller", "global", "local1"])

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from algorithm_flows import RESULT_SCHEMAS
 from mip_controller.federation import LocalFederation
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "nodejs"
@@ -38,11 +39,13 @@ def test_nodejs_client_lists_algorithms_and_runs_kmeans(node_example: Path, fede
     assert finished.returncode == 0, finished.stderr
     events = [json.loads(line) for line in finished.stdout.splitlines()]
     assert "kmeans" in events[0]["algorithms"]
+    assert events[1]["accepted"]["name"] == f"experiments/{events[1]['experiment_id']}"
     assert any("step_progress" in e for e in events)
     (step,) = events[-1]["result"]
     assert step["algorithm"] == "kmeans"
     assert len(step["result"]["centroids"]) == 3
     assert step["result"]["n_obs"] > 0
+    assert list(step["result"]) == [f.name for f in RESULT_SCHEMAS["kmeans"]]  # result_json keeps the order
 
 
 def test_nodejs_client_reports_an_unreachable_controller(node_example: Path) -> None:

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from algorithm_flows import DATASET_COLUMN
+from algorithm_flows import DATASET_COLUMN, RESULT_SCHEMAS, check_result
 from algorithm_flows.decision_tree_flow import DecisionTreeFlow
 from algorithm_flows.testing import run_flow
 from mip_controller.client import Controller
@@ -64,17 +66,30 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-def dementia(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Controller]:
+def dementia_federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFederation]:
     require_shared()
     workdir = tmp_path_factory.mktemp("reference")
     folders = split_data_folder(DATA / "dementia_v_0_1", workdir / "data", 3)
-    with (
-        LocalFederation(
-            workdir, [[f] for f in folders], node_settings=REFERENCE_DISCLOSURE | {"missing_cde_columns": "empty"}
-        ) as federation,
-        Controller(federation.controller_address) as client,
-    ):
+    settings = REFERENCE_DISCLOSURE | {"missing_cde_columns": "empty"}
+    with LocalFederation(workdir, [[f] for f in folders], node_settings=settings, is_gateway=True) as federation:
+        yield federation
+
+
+@pytest.fixture(scope="module")
+def dementia(dementia_federation: LocalFederation) -> Iterator[Controller]:
+    with Controller(dementia_federation.controller_address) as client:
         yield client
+
+
+def post_json(url: str, body: Any) -> tuple[int, str]:
+    """POST ``body`` as JSON; the HTTP status and the response text (errors included)."""
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"content-type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=300) as response:
+            return int(response.status), response.read().decode()
+    except urllib.error.HTTPError as error:
+        return int(error.code), error.read().decode()
 
 
 def test_every_reference_file_is_covered() -> None:
@@ -110,6 +125,28 @@ def test_reference_case_through_real_nodes(dementia: Controller, name: str, inde
     # Assert
     problems = compare_reference(ALGORITHMS[name], expected, outcome.result)
     assert not problems, "\n".join(problems[:20])
+    assert not check_result(RESULT_SCHEMAS[ALGORITHMS[name]], outcome.result)
+
+
+@pytest.mark.parametrize(("name", "index"), CASES)
+def test_reference_case_through_the_mip_http_api(dementia_federation: LocalFederation, name: str, index: int) -> None:
+    """The case's input posted as is to POST /algorithms/<name>, as a MIP front end does."""
+    # Arrange
+    require_shared()
+    if name == "none":
+        pytest.skip("no reference cases found")
+    case = reference_cases(name)[index]
+    expected = case["output"]
+
+    # Act
+    status, text = post_json(f"{dementia_federation.gateway_url}/algorithms/{ALGORITHMS[name]}", case["input"])
+
+    # Assert
+    assert status == 200, text
+    result = json.loads(text)
+    problems = compare_reference(ALGORITHMS[name], expected, result)
+    assert not problems, "\n".join(problems[:20])
+    assert not check_result(RESULT_SCHEMAS[ALGORITHMS[name]], result)
 
 
 def test_decision_tree_with_30_classes_matches_the_in_memory_run(dementia: Controller) -> None:
