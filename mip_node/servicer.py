@@ -51,6 +51,12 @@ __all__ = ["NodeServicer"]
 log = logging.getLogger(__name__)
 
 _DATASET = "dataset"
+SMALL_CALL_BYTES = 64 * 1024
+"""A UDF whose input tables are all in memory and this small in total runs on the event loop.
+
+Such calls (global UDFs over merged aggregates, most local UDFs of a round) compute in
+microseconds; two thread hand-offs would cost them more than the computation.
+"""
 
 
 class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
@@ -237,13 +243,11 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
                 return node_service_pb2.ExecuteUDFResponse.FromString(cached)
             literals = json_format.MessageToDict(request.literal_arguments)
             tables = dict(request.table_arguments) | self._store_inline_arguments(request)
-            run = await self._workers.run(
-                self._executor.run,
-                request.experiment_id,
-                request.udf_name,
-                tables,
-                literals,
-            )
+            arguments = (request.experiment_id, request.udf_name, tables, literals)
+            if self._is_small_call(tables):
+                run = self._executor.run(*arguments)
+            else:
+                run = await self._workers.run(self._executor.run, *arguments)
             outputs = [self._udf_output(name, meta, request.inline_max_bytes) for name, meta in run.outputs]
             response = node_service_pb2.ExecuteUDFResponse(outputs=outputs)
             response.compute_duration.FromNanoseconds(int(run.compute_s * 1e9))
@@ -255,6 +259,18 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
                 extra={"fields": {"udf": request.udf_name, "compute_s": round(run.compute_s, 6)}},
             )
             return response
+
+    def _is_small_call(self, tables: dict[str, str]) -> bool:
+        """Whether a UDF call may run on the event loop: thread isolation, small inputs already in memory."""
+        if self._config.udf_isolation != "thread":
+            return False
+        total = 0
+        for name in tables.values():
+            stored = self._store.cached(name)
+            if stored is None:
+                return False
+            total += stored.nbytes
+        return total <= SMALL_CALL_BYTES
 
     # --- data ---------------------------------------------------------------------------
 

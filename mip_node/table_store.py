@@ -16,7 +16,7 @@ import logging
 import queue
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import pyarrow as pa
 
@@ -43,11 +43,11 @@ class StoredTable:
     is_persisted: bool = False
     is_durable: bool = True
     is_spilling: bool = False
+    nbytes: int = field(init=False)
+    """Memory the Arrow data takes (asked often: ``pa.Table.nbytes`` walks every buffer)."""
 
-    @property
-    def nbytes(self) -> int:
-        """Memory the Arrow data takes."""
-        return int(self.arrow.nbytes)
+    def __post_init__(self) -> None:
+        self.nbytes = int(self.arrow.nbytes)
 
 
 class TableStore:
