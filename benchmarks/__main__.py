@@ -17,6 +17,7 @@ BENCHMARKS: list[tuple[str, str, list[str]]] = [
     ("4. scale in rows, 4 locals", "benchmarks.bench_scale", []),
     ("5. memory", "benchmarks.bench_memory", []),
     ("k-means iteration: compute vs mesh", "benchmarks.bench_kmeans", []),
+    ("6. side by side with Exaflow (only when MIP_BENCH_EXAFLOW_DIR is set)", "benchmarks.bench_exaflow", []),
 ]
 
 
