@@ -62,6 +62,8 @@ class TableStore:
         self._memory_bytes = 0
         self._responses: dict[str, bytes] = {}
         self._stored_request_ids = db.request_ids()  # so a new request never waits on the database
+        self._persisted_experiments = {m.experiment_id for m in db.experiment_tables()}
+        """Experiments with tables in the database (a superset): others are listed without asking it."""
         self._writes: queue.Queue[tuple[str, object] | None] = queue.Queue()
         self._idle = threading.Condition(self._lock)
         self._pending = 0
@@ -109,7 +111,9 @@ class TableStore:
 
     def experiment_tables(self, experiment_id: str | None = None) -> list[TableMeta]:
         """Experiment tables in memory or in the database (all, or one experiment's)."""
-        persisted = {m.name: m for m in self._db.experiment_tables(experiment_id)}
+        with self._lock:
+            is_in_memory_only = experiment_id is not None and experiment_id not in self._persisted_experiments
+        persisted = {} if is_in_memory_only else {m.name: m for m in self._db.experiment_tables(experiment_id)}
         with self._lock:
             for name, stored in self._tables.items():
                 if experiment_id is None or stored.meta.experiment_id == experiment_id:
@@ -238,6 +242,7 @@ class TableStore:
                 name = str(key)
                 if kind == "create" and (stored := self._tables.get(name)) is not None:
                     creates.append(stored)  # a table dropped before it was written is skipped
+                    self._persisted_experiments.add(stored.meta.experiment_id)  # before it can leave memory
                 elif kind == "drop":
                     drops.append(name)
                 elif kind == "response" and (response := self._responses.get(name)) is not None:

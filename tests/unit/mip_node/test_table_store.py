@@ -64,3 +64,17 @@ def test_a_name_cannot_be_taken_twice_and_bundles_are_read_only(tmp_path: Path) 
         store.put(_meta("once"), _table(3))
     with pytest.raises(ValueError, match="read-only"):
         store.bundle("once")["x"][0] = 42.0
+
+
+def test_tables_of_an_experiment_written_to_disk_and_forgotten_are_still_listed(tmp_path: Path) -> None:
+    store = TableStore(DuckDBDatabase(tmp_path / "n.duckdb"), cache_bytes=100_000)
+    for index in range(10):
+        store.put(TableMeta(f"s{index}", Privacy.SHAREABLE, "spilled"), _table(10_000))  # 80 kB each
+    store.put(TableMeta("m0", Privacy.SHAREABLE, "in_memory"), _table(5))
+    store.flush()
+
+    spilled = store.experiment_tables("spilled")
+    in_memory = store.experiment_tables("in_memory")
+
+    assert [m.name for m in spilled] == [f"s{i}" for i in range(10)]
+    assert [m.name for m in in_memory] == ["m0"]
