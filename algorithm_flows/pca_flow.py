@@ -32,27 +32,16 @@ async def run_pca(rt: Runtime, transformations: dict[str, list[str]]) -> dict[st
     )
     local_stats = await rt.create_remote_global_to_locals(outputs["stats"])
     local_eigen = await rt.create_remote_global_to_locals(outputs["eigen"])
-    rt.expose(
-        "transformed",
-        await rt.execute_udf_locals(
-            pca_udfs.local_transform,
-            data=rt.data,
-            stats=local_stats,
-            variables=variables,
-            transformations=transformations,
-        ),
+    private = await rt.execute_udf_locals_outputs(
+        pca_udfs.local_transform_and_scores,
+        data=rt.data,
+        stats=local_stats,
+        eigen=local_eigen,
+        variables=variables,
+        transformations=transformations,
     )
-    rt.expose(
-        "scores",
-        await rt.execute_udf_locals(
-            pca_udfs.local_scores,
-            data=rt.data,
-            stats=local_stats,
-            eigen=local_eigen,
-            variables=variables,
-            transformations=transformations,
-        ),
-    )
+    rt.expose("transformed", private["transformed"])
+    rt.expose("scores", private["scores"])
     eigen = await rt.read_global(outputs["eigen"])
     stats = await rt.read_global(outputs["stats"])
     return {

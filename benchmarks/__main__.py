@@ -18,6 +18,7 @@ BENCHMARKS: list[tuple[str, str, list[str]]] = [
     ("5. memory", "benchmarks.bench_memory", []),
     ("k-means iteration: compute vs mesh", "benchmarks.bench_kmeans", []),
     ("controller memory over 900 experiments (soak)", "benchmarks.bench_soak", []),
+    ("6. side by side with Exaflow (only when MIP_BENCH_EXAFLOW_DIR is set)", "benchmarks.bench_exaflow", []),
 ]
 
 

@@ -5,8 +5,10 @@
 Trivial UDFs (health.local_ping / health.global_count), so the time is the mesh's own;
 each round's local UDF takes the table the previous round shared, so sharing is paid for.
 The controller's runtime code (mip_controller.runtime.NodeRuntime) runs in this process
-against real node processes. Baseline in the same run: one Heartbeat round trip to one
-node (the cost of a single gRPC call). Writes benchmarks/results/round_overhead.json.
+against real node processes. Baseline in the same run, after each round: one trivial unary
+call, grpc.health.v1 Check on the global node (the floor of any gRPC call here), and one
+Heartbeat. Target: a round at most 4 Checks at 3 locals. Writes
+benchmarks/results/round_overhead.json.
 """
 
 from __future__ import annotations
@@ -19,7 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
 from algorithm_flows import InputData, LocalTables
+from mip_common.channels import open_channel
 from mip_controller.federation import LocalFederation
 from mip_controller.node_client import NodeClient
 from mip_controller.runtime import NodeRuntime
@@ -48,8 +53,10 @@ async def measure(federation: LocalFederation, rounds: int) -> dict[str, float]:
         variables={},
         on_progress=lambda _: None,
     )
+    channel = open_channel(federation.node_address("global"))
+    health = health_pb2_grpc.HealthStub(channel)
     try:
-        times, pings = [], []
+        times, pings, checks = [], [], []
         shared: LocalTables | None = None
         for index in range(rounds + 5):
             started = time.perf_counter()
@@ -59,18 +66,23 @@ async def measure(federation: LocalFederation, rounds: int) -> dict[str, float]:
             counted = await runtime.execute_udf_global(health_udfs.global_count, pings=merged)
             shared = await runtime.create_remote_global_to_locals(counted)
             elapsed = time.perf_counter() - started
+            check_started = time.perf_counter()
+            await health.Check(health_pb2.HealthCheckRequest(), timeout=10)
             ping_started = time.perf_counter()
             await clients["global"].heartbeat(time.monotonic() + 10)
             if index >= 5:  # warm-up rounds left out
                 times.append(elapsed)
+                checks.append(ping_started - check_started)
                 pings.append(time.perf_counter() - ping_started)
         return {
             "locals": len(ids),
             "round_p50_ms": statistics.median(times) * 1e3,
             "round_p99_ms": _percentile(times, 0.99) * 1e3,
             "heartbeat_p50_ms": statistics.median(pings) * 1e3,
+            "health_check_p50_ms": statistics.median(checks) * 1e3,
         }
     finally:
+        await channel.close()
         for client in clients.values():
             await client.delete_experiment_tables(time.monotonic() + 60, "bench_rounds")
             await client.close()
@@ -92,8 +104,9 @@ def main() -> None:
         results.append(result)
         print(
             f"{count:4d} locals: round p50 {result['round_p50_ms']:7.2f} ms  p99 {result['round_p99_ms']:7.2f} ms"
-            f"  (one Heartbeat call, baseline: {result['heartbeat_p50_ms']:.2f} ms; "
-            f"round = {result['round_p50_ms'] / result['heartbeat_p50_ms']:.1f} calls)"
+            f"  baseline: health Check {result['health_check_p50_ms']:.2f} ms, Heartbeat "
+            f"{result['heartbeat_p50_ms']:.2f} ms; round = {result['round_p50_ms'] / result['health_check_p50_ms']:.1f}"
+            " Checks"
         )
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "round_overhead.json").write_text(json.dumps(results, indent=2))

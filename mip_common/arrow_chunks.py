@@ -92,6 +92,8 @@ def decode_batch(schema: pa.Schema, data: bytes) -> pa.RecordBatch:
 
 def normalize_table(table: pa.Table) -> pa.Table:
     """Cast to the four wire types (int64, float64, string, bool); reject anything else."""
+    if all(f.nullable and f.type in _TYPES for f in table.schema):
+        return table  # already wire types: the common case, checked without building a schema
     fields = []
     for field in table.schema:
         fields.append(pa.field(field.name, _wire_type(field.name, field.type), nullable=True))

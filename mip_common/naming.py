@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
@@ -20,12 +21,25 @@ def check_experiment_id(experiment_id: str) -> str:
     return experiment_id
 
 
+@functools.lru_cache(maxsize=1024)
 def experiment_table_prefix(experiment_id: str) -> str:
-    """How every table name of an experiment starts: no other table (primary data, metadata) can."""
+    """How every table name of an experiment starts: no other table (primary data, metadata) can.
+
+    Cached: every table an experiment makes asks for it, and the hash would cost more than the rest.
+    """
     return "x" + hashlib.sha1(check_experiment_id(experiment_id).encode()).hexdigest()[:10] + "_"
 
 
 def new_table_name(experiment_id: str, hint: str) -> str:
     """A fresh table name that matches ``[a-z][a-z0-9_]{0,62}`` and hides the experiment id."""
-    clean = re.sub(r"[^a-z0-9_]", "_", hint.lower())[:40] or "t"
+    clean = _hint(hint)
     return f"{experiment_table_prefix(experiment_id)}{secrets.token_hex(4)}_{clean}"
+
+
+@functools.lru_cache(maxsize=1024)
+def _hint(hint: str) -> str:
+    """A name hint as table-name characters (hints are UDF output names, a few per UDF)."""
+    return _NOT_NAME.sub("_", hint.lower())[:40] or "t"
+
+
+_NOT_NAME = re.compile(r"[^a-z0-9_]")

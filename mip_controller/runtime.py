@@ -202,7 +202,8 @@ class NodeRuntime(Runtime):
         parts = [self._small(n, tables.tables[n]) for n in node_ids]
         if all(p is not None for p in parts) and sum(p.nbytes for p in parts if p) <= INLINE_MAX_BYTES:
             small = [p for p in parts if p is not None]
-            _check_same_schema(node_ids, [decode_schema(p.arrow_schema) for p in small])
+            if any(p.arrow_schema != small[0].arrow_schema for p in small):  # equal bytes: equal schemas
+                _check_same_schema(node_ids, [decode_schema(p.arrow_schema) for p in small])
             merged = _Inline(small[0].arrow_schema, [b for p in small for b in p.arrow_batches])
             BYTES_COPIED.labels(direction="locals_to_global").inc(merged.nbytes)
             return GlobalTable(self._new_virtual(merged), tables.columns)

@@ -53,6 +53,14 @@ __all__ = ["NodeServicer"]
 log = logging.getLogger(__name__)
 
 _DATASET = "dataset"
+SMALL_CALL_BYTES = 64 * 1024
+"""A UDF whose input tables are all in memory and this small in total runs on the event loop.
+
+Such calls (global UDFs over merged aggregates, most local UDFs of a round) compute in
+microseconds; two thread hand-offs would cost them more than the computation.
+"""
+LIBRARY_PACKAGE = "udf_library"
+"""Only UDFs of this package run on the event loop (see ``_is_small_call``)."""
 
 
 class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
@@ -237,19 +245,17 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> node_service_pb2.ExecuteUDFResponse:
         CALL_STARTED.set(self._store.now())
-        self._executor.spec(request.udf_name)
+        spec = self._executor.spec(request.udf_name)
         async with self._once(request.request_id) as cached:
             if cached is not None:
                 return node_service_pb2.ExecuteUDFResponse.FromString(cached)
             literals = struct_to_python(request.literal_arguments, "literal_arguments")
             tables = dict(request.table_arguments) | self._store_inline_arguments(request)
-            run = await self._workers.run(
-                self._executor.run,
-                request.experiment_id,
-                request.udf_name,
-                tables,
-                literals,
-            )
+            arguments = (request.experiment_id, request.udf_name, tables, literals)
+            if self._is_small_call(spec.func.__module__, tables):
+                run = self._executor.run(*arguments, is_inline=True)
+            else:
+                run = await self._workers.run(self._executor.run, *arguments)
             outputs = [self._udf_output(name, meta, request.inline_max_bytes) for name, meta in run.outputs]
             response = node_service_pb2.ExecuteUDFResponse(outputs=outputs)
             response.compute_duration.FromNanoseconds(int(run.compute_s * 1e9))
@@ -261,6 +267,23 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
                 extra={"fields": {"udf": request.udf_name, "compute_s": round(run.compute_s, 6)}},
             )
             return response
+
+    def _is_small_call(self, module: str, tables: dict[str, str]) -> bool:
+        """Whether a UDF call may run on the event loop: thread isolation, small inputs already in memory.
+
+        Only the library's own UDFs, run without the ``udf_timeout_s`` thread: one from
+        ``extra_udf_packages`` could run long on small inputs, and on the event loop nothing
+        would stop it while the node stops answering.
+        """
+        if self._config.udf_isolation != "thread" or module.split(".")[0] != LIBRARY_PACKAGE.split(".")[0]:
+            return False
+        total = 0
+        for name in tables.values():
+            stored = self._store.cached(name)
+            if stored is None:
+                return False
+            total += stored.nbytes
+        return total <= SMALL_CALL_BYTES
 
     # --- data ---------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import pyarrow as pa
 
@@ -54,11 +54,11 @@ class StoredTable:
     is_persisted: bool = False
     is_durable: bool = True
     is_spilling: bool = False
+    nbytes: int = field(init=False)
+    """Memory the Arrow data takes (asked often: ``pa.Table.nbytes`` walks every buffer)."""
 
-    @property
-    def nbytes(self) -> int:
-        """Memory the Arrow data takes."""
-        return int(self.arrow.nbytes)
+    def __post_init__(self) -> None:
+        self.nbytes = int(self.arrow.nbytes)
 
 
 class TableStore:
@@ -88,6 +88,8 @@ class TableStore:
         # ids stored on disk (read once, so a new request never waits on the database), aged from start
         started = clock()
         self._stored_request_ids: OrderedDict[str, float] = OrderedDict((r, started) for r in db.request_ids())
+        self._persisted_experiments = {m.experiment_id for m in db.experiment_tables()}
+        """Experiments with tables in the database (a superset): others are listed without asking it."""
         self._writes: queue.Queue[tuple[str, object] | None] = queue.Queue()
         self._idle = threading.Condition(self._lock)
         self._pending = 0
@@ -136,7 +138,9 @@ class TableStore:
 
     def experiment_tables(self, experiment_id: str | None = None) -> list[TableMeta]:
         """Experiment tables in memory or in the database (all, or one experiment's)."""
-        persisted = {m.name: m for m in self._db.experiment_tables(experiment_id)}
+        with self._lock:
+            is_in_memory_only = experiment_id is not None and experiment_id not in self._persisted_experiments
+        persisted = {} if is_in_memory_only else {m.name: m for m in self._db.experiment_tables(experiment_id)}
         with self._lock:
             for name, stored in self._tables.items():
                 if experiment_id is None or stored.meta.experiment_id == experiment_id:
@@ -314,6 +318,7 @@ class TableStore:
                 name = str(key)
                 if kind == "create" and (stored := self._tables.get(name)) is not None:
                     creates.append(stored)  # a table dropped before it was written is skipped
+                    self._persisted_experiments.add(stored.meta.experiment_id)  # before it can leave memory
                 elif kind == "drop":
                     drops.append(name)
                 elif kind == "forget":

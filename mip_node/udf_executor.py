@@ -75,8 +75,14 @@ class UdfExecutor:
         udf_name: str,
         table_arguments: Mapping[str, str],
         literal_arguments: Mapping[str, Any],
+        *,
+        is_inline: bool = False,
     ) -> UdfRun:
-        """Run a UDF and store its outputs; blocking, so call it from a worker thread."""
+        """Run a UDF and store its outputs; blocking, so call it from a worker thread.
+
+        ``is_inline`` runs the UDF on the calling thread with no ``udf_timeout_s`` thread
+        around it: only for calls known to be short (the servicer's small library calls).
+        """
         spec = self.spec(udf_name)
         check_experiment_id(experiment_id)
         self._check_argument_names(spec, table_arguments, literal_arguments)
@@ -96,7 +102,7 @@ class UdfExecutor:
         if spec.policy_input is not None:
             kwargs[spec.policy_input] = self._policy
         started = time.perf_counter()
-        results = self._call(spec, kwargs)
+        results = self._call(spec, kwargs, is_inline=is_inline)
         compute_s = time.perf_counter() - started
         lineage_rows = max(private_rows) if private_rows else None
         self._check_shareable(experiment_id, spec, results, lineage_rows)
@@ -167,8 +173,8 @@ class UdfExecutor:
             )
         return self._store.bundle(table_name), meta.private_rows
 
-    def _call(self, spec: UdfSpec, kwargs: dict[str, Any]) -> tuple[ArrayBundle, ...]:
-        if self._config.udf_isolation == "process":
+    def _call(self, spec: UdfSpec, kwargs: dict[str, Any], *, is_inline: bool) -> tuple[ArrayBundle, ...]:
+        if self._config.udf_isolation == "process" and not is_inline:
             result = run_in_child(
                 spec.name,
                 spec.func,
@@ -177,7 +183,7 @@ class UdfExecutor:
                 memory_bytes=self._config.udf_memory_bytes,
             )
         else:
-            result = self._call_in_thread(spec, kwargs)
+            result = self._call_in_thread(spec, kwargs, is_inline=is_inline)
         results = (result,) if len(spec.outputs) == 1 else tuple(result)
         if len(results) != len(spec.outputs) or not all(isinstance(r, ArrayBundle) for r in results):
             raise InternalError(
@@ -219,9 +225,11 @@ class UdfExecutor:
             raise failure[0]
         return outcome[0]
 
-    def _call_in_thread(self, spec: UdfSpec, kwargs: dict[str, Any]) -> Any:
+    def _call_in_thread(self, spec: UdfSpec, kwargs: dict[str, Any], *, is_inline: bool) -> Any:
         try:
-            return self._call_with_timeout(spec, kwargs) if self._config.udf_timeout_s > 0 else spec.func(**kwargs)
+            if self._config.udf_timeout_s > 0 and not is_inline:
+                return self._call_with_timeout(spec, kwargs)
+            return spec.func(**kwargs)
         except DeadlineError:
             raise
         except UdfInputError as exc:

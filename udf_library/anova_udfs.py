@@ -18,6 +18,7 @@ from udf_library._errors import UdfInputError
 from udf_library._hints import GROUP_HINT
 from udf_library._lazy import LazyModule
 from udf_library._moments import moments, pool_moments
+from udf_library._studentized_range import studentized_range_sf
 from udf_library._udf import shared, udf
 
 if TYPE_CHECKING:
@@ -77,8 +78,8 @@ def global_oneway(moments: ArrayBundle, levels: list[str]) -> tuple[ArrayBundle,
     """The one-way ANOVA table and Tukey's HSD for every pair of observed levels.
 
     Pairs run over the observed levels sorted by name, as statsmodels'
-    ``pairwise_tukeyhsd`` orders them; p-values use the exact studentized range
-    distribution.
+    ``pairwise_tukeyhsd`` orders them; p-values use the studentized range
+    distribution (``_studentized_range``: all pairs integrated at once).
     """
     pooled = [_pool(moments, str(j)) for j in range(len(levels))]
     observed = sorted((level, n, mean, m2) for level, (n, mean, m2) in zip(levels, pooled, strict=True) if n > 0)
@@ -117,7 +118,7 @@ def global_oneway(moments: ArrayBundle, levels: list[str]) -> tuple[ArrayBundle,
     diff = means[first] - means[second]
     se = np.sqrt(ms_residual / ns[first] + ms_residual / ns[second])
     t_stat = diff / se
-    p_tukey = stats.studentized_range.sf(np.sqrt(2.0) * np.abs(t_stat), k, df_residual)
+    p_tukey = studentized_range_sf(np.sqrt(2.0) * np.abs(t_stat), k, df_residual)
     tukey = ArrayBundle(
         {
             "group_a": np.array([names[i] for i in first], dtype=object),

@@ -17,7 +17,7 @@ from udf_library._bundle import ArrayBundle
 from udf_library._errors import UdfInputError
 from udf_library._udf import private, shared, udf
 
-__all__ = ["global_pca", "local_moments", "local_scores", "local_transform"]
+__all__ = ["global_pca", "local_moments", "local_transform_and_scores"]
 
 LOG = "log"
 EXP = "exp"
@@ -88,32 +88,25 @@ def global_pca(
     return ArrayBundle(eigen), stats
 
 
-@udf(outputs=(private("transformed"),))
-def local_transform(
-    data: ArrayBundle, stats: ArrayBundle, variables: list[str], transformations: dict[str, Any]
-) -> ArrayBundle:
-    """The rows with every transformation applied (pooled means and sigmas); stays on the node."""
-    values = _transformed(data, stats, variables, transformations)
-    columns: dict[str, Any] = {"dataset": data["dataset"]} if "dataset" in data else {}
-    columns |= {name: values[:, j] for j, name in enumerate(variables)}
-    return ArrayBundle(columns)
-
-
-@udf(outputs=(private("scores"),))
-def local_scores(
+@udf(outputs=(private("transformed"), private("scores")))
+def local_transform_and_scores(
     data: ArrayBundle,
     stats: ArrayBundle,
     eigen: ArrayBundle,
     variables: list[str],
     transformations: dict[str, Any],
-) -> ArrayBundle:
-    """Each row's principal component scores (standardized rows times the eigenvectors)."""
+) -> tuple[ArrayBundle, ArrayBundle]:
+    """The rows with every transformation applied (pooled means and sigmas), and each row's
+    principal component scores (standardized rows times the eigenvectors); both stay on the node.
+
+    One call makes both: they share the transformation, and a flow waits for one round, not two.
+    """
     values = _transformed(data, stats, variables, transformations)
+    keys: dict[str, Any] = {"dataset": data["dataset"]} if "dataset" in data else {}
+    transformed = ArrayBundle(keys | {name: values[:, j] for j, name in enumerate(variables)})
     standardized = (values - stats["mean"]) / stats["sigma"]
     scores = standardized @ eigen.matrix(variables).T
-    columns: dict[str, Any] = {"dataset": data["dataset"]} if "dataset" in data else {}
-    columns |= {f"pc{k + 1}": scores[:, k] for k in range(scores.shape[1])}
-    return ArrayBundle(columns)
+    return transformed, ArrayBundle(keys | {f"pc{k + 1}": scores[:, k] for k in range(scores.shape[1])})
 
 
 def _nonlinear(data: ArrayBundle, variables: list[str], transformations: dict[str, Any]) -> np.ndarray:

@@ -150,3 +150,17 @@ def test_a_call_that_outlived_its_experiments_cleanup_stores_nothing(tmp_path: P
     new_call.run(store.put, _meta("t_new"), _table(3))
     assert [m.name for m in store.experiment_tables("e1")] == ["t_new"]
     store.close()
+
+
+def test_tables_of_an_experiment_written_to_disk_and_forgotten_are_still_listed(tmp_path: Path) -> None:
+    store = TableStore(DuckDBDatabase(tmp_path / "n.duckdb"), cache_bytes=100_000)
+    for index in range(10):
+        store.put(TableMeta(f"s{index}", Privacy.SHAREABLE, "spilled"), _table(10_000))  # 80 kB each
+    store.put(TableMeta("m0", Privacy.SHAREABLE, "in_memory"), _table(5))
+    store.flush()
+
+    spilled = store.experiment_tables("spilled")
+    in_memory = store.experiment_tables("in_memory")
+
+    assert [m.name for m in spilled] == [f"s{i}" for i in range(10)]
+    assert [m.name for m in in_memory] == ["m0"]
