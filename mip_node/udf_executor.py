@@ -13,8 +13,8 @@ import numpy as np
 from mip_common.arrow_chunks import bundle_to_arrow
 from mip_common.errors import (
     DataRejectedError,
-    InternalError,
     FailedPreconditionError,
+    InternalError,
     InvalidRequestError,
     NotFoundError,
     PrivacyError,
