@@ -43,6 +43,7 @@ from udf_library import (
     sum_parts,
     udf_spec,
     value_matrix,
+    words_bundle,
 )
 
 T = TypeVar("T")
@@ -180,9 +181,7 @@ class InMemoryRuntime(Runtime):
             words = []
             for bundle in bundles:
                 names, values = value_matrix(bundle, declared.keys)
-                encoded = encode_fixed(values, len(bundles)).view(np.int64)
-                columns = {k: bundle[k] for k in declared.keys} | {c: encoded[:, j] for j, c in enumerate(names)}
-                words.append(ArrayBundle({c: columns[c] for c in bundle.names}))
+                words.append(words_bundle(bundle, declared.keys, names, encode_fixed(values, len(bundles))))
             return sum_masked_parts(words, declared.keys)
         except SecureSumError as exc:
             raise AlgorithmError(str(exc)) from exc

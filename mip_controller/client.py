@@ -57,6 +57,8 @@ class StepOutcome:
     """Rows contributed by each local node."""
     exclusions: dict[str, str] = field(default_factory=dict)
     """Local nodes left out, with why."""
+    secure_aggregation_outputs: list[str] = field(default_factory=list)
+    """Outputs merged by secure aggregation ("udf/output"), one per round."""
 
 
 class Controller:
@@ -198,6 +200,7 @@ def _outcome(step: controller_service_pb2.StepResult) -> StepOutcome:
         result=json_format.MessageToDict(step.result),
         participants={p.node_id: int(p.row_count) for p in step.participants},
         exclusions={e.node_id: e.reason for e in step.exclusions},
+        secure_aggregation_outputs=list(step.secure_aggregation_outputs),
     )
 
 

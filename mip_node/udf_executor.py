@@ -8,8 +8,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from mip_common.arrow_chunks import bundle_to_arrow
 from mip_common.errors import (
     DataRejectedError,
@@ -39,6 +37,7 @@ from udf_library import (
     shareable_output_problem,
     small_cell_problem,
     value_matrix,
+    words_bundle,
 )
 
 __all__ = ["SecureRound", "UdfExecutor", "UdfRun"]
@@ -175,10 +174,8 @@ class UdfExecutor:
         except SecureSumError as exc:
             raise DataRejectedError(f"{spec.name}: output {output.name!r}: {exc}") from exc
         context = f"{experiment_id}/{secure.round_id}/{output.name}"
-        masked = mask_words(words, secure.key, self._config.node_id, secure.public_keys, context).view(np.int64)
-        columns: dict[str, Any] = {k: bundle[k] for k in output.keys}
-        columns |= {name: masked[:, j] for j, name in enumerate(names)}
-        return ArrayBundle({c: columns[c] for c in bundle.names})
+        masked = mask_words(words, secure.key, self._config.node_id, secure.public_keys, context)
+        return words_bundle(bundle, output.keys, names, masked)
 
     def _check_argument_names(self, spec: UdfSpec, tables: Mapping[str, str], literals: Mapping[str, Any]) -> None:
         problems = []

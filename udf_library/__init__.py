@@ -14,6 +14,7 @@ from udf_library._privacy import SMALL_CELL_RULE, shareable_output_problem, smal
 from udf_library._registry import discover_udfs
 from udf_library._secure_sum import (
     FRACTION_BITS,
+    LOW_WORD_PREFIX,
     SECURE_SUM,
     SecureSumError,
     decode_fixed,
@@ -22,12 +23,14 @@ from udf_library._secure_sum import (
     sum_masked_parts,
     sum_parts,
     value_matrix,
+    words_bundle,
 )
 from udf_library._udf import WHOLE_VIEW, Output, UdfInput, UdfSpec, private, shared, udf, udf_spec
 
 __all__ = [
     "EXTREMES_MODES",
     "FRACTION_BITS",
+    "LOW_WORD_PREFIX",
     "SECURE_SUM",
     "SMALL_CELL_RULE",
     "WHOLE_VIEW",
@@ -54,4 +57,5 @@ __all__ = [
     "udf",
     "udf_spec",
     "value_matrix",
+    "words_bundle",
 ]
