@@ -127,11 +127,13 @@ CASES = {
 def assert_close(secure: Any, plain: Any, path: str = "result") -> None:
     """Equal structure; numbers equal to ``RTOL`` relative (NaN where the other is NaN)."""
     if isinstance(plain, dict):
-        assert isinstance(secure, dict) and secure.keys() == plain.keys(), path
+        assert isinstance(secure, dict), path
+        assert secure.keys() == plain.keys(), path
         for key in plain:
             assert_close(secure[key], plain[key], f"{path}.{key}")
     elif isinstance(plain, (list, tuple)):
-        assert isinstance(secure, (list, tuple)) and len(secure) == len(plain), path
+        assert isinstance(secure, (list, tuple)), path
+        assert len(secure) == len(plain), path
         for i, (s, p) in enumerate(zip(secure, plain, strict=True)):
             assert_close(s, p, f"{path}[{i}]")
     elif isinstance(plain, float) or isinstance(secure, float):
