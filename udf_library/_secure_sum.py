@@ -57,7 +57,8 @@ class SecureSumError(ValueError):
 
 def fixed_point_bound(parties: int) -> float:
     """Largest magnitude one of ``parties`` nodes may send, so that no sum of them overflows."""
-    return float(2**63 // max(parties, 1) - 1) * _LOW / _SCALE
+    # high words of at most 2**63 // parties - 2**11: a float (ulp 2**10 up there) rounds to no more
+    return float(2**63 // max(parties, 1) - 2**11) * _LOW / _SCALE
 
 
 def encode_fixed(values: npt.NDArray[Any], parties: int) -> npt.NDArray[np.uint64]:
