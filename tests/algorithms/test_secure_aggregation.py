@@ -19,6 +19,10 @@ from algorithm_flows.linear_regression_cv_flow import LinearRegressionCVFlow
 from algorithm_flows.linear_regression_flow import LinearRegressionFlow
 from algorithm_flows.logistic_regression_cv_flow import LogisticRegressionCVFlow
 from algorithm_flows.logistic_regression_flow import LogisticRegressionFlow
+from algorithm_flows.naive_bayes_categorical_cv_flow import CategoricalNBCVFlow
+from algorithm_flows.naive_bayes_categorical_fit_flow import CategoricalNBFitFlow
+from algorithm_flows.naive_bayes_gaussian_cv_flow import GaussianNBCVFlow
+from algorithm_flows.naive_bayes_gaussian_fit_flow import GaussianNBFitFlow
 from algorithm_flows.pearson_correlation_flow import PearsonCorrelationFlow
 from algorithm_flows.testing import run_flow
 from algorithm_flows.ttest_independent_flow import TTestIndependentFlow
@@ -29,12 +33,21 @@ from tests.algorithms import (
     test_linear_regression_cv,
     test_logistic_regression,
     test_logistic_regression_cv,
+    test_naive_bayes,
     test_pearson_correlation,
     test_ttest_independent,
     test_ttest_onesample,
     test_ttest_paired,
 )
-from udf_library import ArrayBundle, linear_regression_udfs, logistic_regression_udfs, ttest_udfs, udf_spec
+from tests.helpers.reference import REFERENCE_DISCLOSURE
+from udf_library import (
+    ArrayBundle,
+    linear_regression_udfs,
+    logistic_regression_udfs,
+    naive_bayes_udfs,
+    ttest_udfs,
+    udf_spec,
+)
 from udf_library import pearson_correlation_udfs as pearson_udfs
 
 RTOL = 1e-9
@@ -50,6 +63,7 @@ class Case:
     """The flow's local UDFs whose outputs merge by secure sum."""
     x: tuple[str, ...] = ()
     parameters: dict[str, Any] = field(default_factory=dict)
+    disclosure: dict[str, Any] = field(default_factory=dict)
 
 
 CASES = {
@@ -95,6 +109,44 @@ CASES = {
         (logistic_regression_udfs.local_cv_newton_step, logistic_regression_udfs.local_cv_scores),
         x=("x1", "group"),
         parameters={"positive_class": "AD", "n_splits": 4, "seed": 3},
+    ),
+    "naive_bayes_gaussian": Case(
+        GaussianNBFitFlow,
+        lambda: test_naive_bayes.make_partitions((60, 45, 80)),
+        test_naive_bayes.VARIABLES,
+        ("species",),
+        (naive_bayes_udfs.local_gaussian_stats,),
+        x=test_naive_bayes.NUMERIC,
+        disclosure=REFERENCE_DISCLOSURE,
+    ),
+    "naive_bayes_gaussian_cv": Case(
+        GaussianNBCVFlow,
+        lambda: test_naive_bayes.make_partitions((60, 45, 80)),
+        test_naive_bayes.VARIABLES,
+        ("species",),
+        (naive_bayes_udfs.local_gaussian_fold_stats, naive_bayes_udfs.local_gaussian_fold_confusion),
+        x=test_naive_bayes.NUMERIC,
+        parameters={"n_splits": 4, "seed": 9},
+        disclosure=REFERENCE_DISCLOSURE,
+    ),
+    "naive_bayes_categorical": Case(
+        CategoricalNBFitFlow,
+        lambda: test_naive_bayes.make_partitions((60, 45, 80)),
+        test_naive_bayes.VARIABLES,
+        ("species",),
+        (naive_bayes_udfs.local_categorical_counts,),
+        x=test_naive_bayes.CATEGORICAL,
+        disclosure=REFERENCE_DISCLOSURE,
+    ),
+    "naive_bayes_categorical_cv": Case(
+        CategoricalNBCVFlow,
+        lambda: test_naive_bayes.make_partitions((60, 45, 80)),
+        test_naive_bayes.VARIABLES,
+        ("species",),
+        (naive_bayes_udfs.local_categorical_fold_counts, naive_bayes_udfs.local_categorical_fold_confusion),
+        x=test_naive_bayes.CATEGORICAL,
+        parameters={"n_splits": 4, "seed": 9},
+        disclosure=REFERENCE_DISCLOSURE,
     ),
     "ttest_onesample": Case(
         TTestOnesampleFlow,
@@ -160,6 +212,7 @@ def test_secure_aggregation_gives_the_plain_result(name: str) -> None:
             x=case.x,
             parameters=case.parameters,
             secure_aggregation=secure,
+            **case.disclosure,
         )
 
     # Act

@@ -20,6 +20,7 @@ from google.protobuf import json_format, struct_pb2
 
 from mip_common._proto import common_pb2, node_service_pb2, node_service_pb2_grpc
 from mip_common.arrow_chunks import arrow_to_bundle, decode_batch, decode_schema
+from mip_common.errors import SmallCellError
 from mip_controller.client import Controller, StepOutcome, experiment_step
 from mip_controller.demo_data import write_demo_federation
 from mip_controller.federation import LocalFederation
@@ -43,6 +44,10 @@ CASES: dict[str, dict[str, Any]] = {
         "x": ["age", "cognition"],
         "parameters": {"positive_class": "positive", "n_splits": 3},
     },
+    "naive_bayes_gaussian_fit": {"y": ["diagnosis"], "x": ["age", "cognition", "hippocampus"]},
+    "naive_bayes_gaussian_cv": {"y": ["diagnosis"], "x": ["age", "cognition"], "parameters": {"n_splits": 3}},
+    "naive_bayes_categorical_fit": {"y": ["diagnosis"], "x": ["gender", "amyloid"]},
+    "naive_bayes_categorical_cv": {"y": ["amyloid"], "x": ["gender"], "parameters": {"n_splits": 2}},
     "ttest_onesample": {"y": ["cognition"], "parameters": {"mu": 25.0}},
     "ttest_paired": {"y": ["hippocampus"], "x": ["entorhinal"]},
     "ttest_independent": {"y": ["cognition"], "x": ["gender"], "parameters": {"groupA": "F", "groupB": "M"}},
@@ -100,6 +105,22 @@ def test_results_say_which_outputs_were_summed_securely(
     assert plain.secure_aggregation_outputs == []
     assert secure.secure_aggregation_outputs
     assert all(o.count("/") == 1 for o in secure.secure_aggregation_outputs)
+
+
+def test_the_cell_rule_holds_before_masking(federation: LocalFederation, outcomes: object) -> None:
+    # Arrange: the controller runs with secure aggregation now (see ``outcomes``)
+    step = experiment_step(
+        "naive_bayes_categorical_cv",
+        "demo:1.0",
+        ["demo_site1_a"],
+        y=["diagnosis"],
+        x=["gender", "amyloid"],
+        parameters={"n_splits": 10},
+    )
+
+    # Act / Assert: refused on the clear counts, as without secure aggregation
+    with Controller(federation.controller_address) as controller, pytest.raises(SmallCellError, match="cell rule"):
+        controller.run_pipeline([step], timeout_s=60)
 
 
 # --- what the global node receives: the controller's calls made by hand ------------------------
