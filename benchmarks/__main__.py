@@ -17,6 +17,7 @@ BENCHMARKS: list[tuple[str, str, list[str]]] = [
     ("4. scale in rows, 4 locals", "benchmarks.bench_scale", []),
     ("5. memory", "benchmarks.bench_memory", []),
     ("k-means iteration: compute vs mesh", "benchmarks.bench_kmeans", []),
+    ("secure aggregation: round with and without masking (3 and 10 locals)", "benchmarks.bench_secure_aggregation", []),
 ]
 
 

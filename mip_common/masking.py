@@ -26,10 +26,11 @@ _NONCE = bytes(16)  # each seed is used for one stream only, so a constant nonce
 class MaskingKey:
     """A node's X25519 key pair for one experiment; the private half never leaves the node."""
 
-    __slots__ = ("_private",)
+    __slots__ = ("_private", "_secrets")
 
     def __init__(self) -> None:
         self._private = X25519PrivateKey.generate()
+        self._secrets: dict[bytes, bytes] = {}
 
     @property
     def public_bytes(self) -> bytes:
@@ -38,9 +39,12 @@ class MaskingKey:
 
     def shared_secret(self, peer_public: bytes) -> bytes:
         """The X25519 secret shared with the node whose public key is ``peer_public``."""
-        if len(peer_public) != 32:
-            raise ValueError(f"an X25519 public key has 32 bytes, got {len(peer_public)}")
-        return self._private.exchange(X25519PublicKey.from_public_bytes(peer_public))
+        secret = self._secrets.get(peer_public)
+        if secret is None:
+            if len(peer_public) != 32:
+                raise ValueError(f"an X25519 public key has 32 bytes, got {len(peer_public)}")
+            secret = self._secrets[peer_public] = self._private.exchange(X25519PublicKey.from_public_bytes(peer_public))
+        return secret
 
 
 def pair_seed(secret: bytes, low_id: str, high_id: str, context: str) -> bytes:

@@ -20,7 +20,7 @@ from mip_common.metrics import BYTES_COPIED, ROUND_SECONDS
 from mip_common.naming import new_table_name
 from mip_controller.node_client import NodeClient, frame_batch, read_framed_header, unframe_batch
 from mip_controller.plain_json import plain_json
-from udf_library import LOW_WORD_PREFIX, ArrayBundle, Output, udf_spec
+from udf_library import ArrayBundle, Output, udf_spec
 
 T = TypeVar("T")
 
@@ -279,11 +279,7 @@ class NodeRuntime(Runtime):
         BYTES_COPIED.labels(direction="locals_to_global").inc(sum(p.nbytes for p in parts))
         name = f"{_SUMMED_PREFIX}{len(self._summed)}"
         self._summed[name] = _Summed(message)
-        columns = tuple(
-            c if c.name in declared.keys else Column(c.name, "real")
-            for c in tables.columns
-            if not c.name.startswith(LOW_WORD_PREFIX)
-        )
+        columns = tuple(c if c.name in declared.keys else Column(c.name, "real") for c in tables.columns)
         return GlobalTable(name, columns)
 
     async def read_global(self, table: GlobalTable) -> ArrayBundle:

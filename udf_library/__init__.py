@@ -14,7 +14,6 @@ from udf_library._privacy import SMALL_CELL_RULE, shareable_output_problem, smal
 from udf_library._registry import discover_udfs
 from udf_library._secure_sum import (
     FRACTION_BITS,
-    LOW_WORD_PREFIX,
     SECURE_SUM,
     SecureSumError,
     decode_fixed,
@@ -30,7 +29,6 @@ from udf_library._udf import WHOLE_VIEW, Output, UdfInput, UdfSpec, private, sha
 __all__ = [
     "EXTREMES_MODES",
     "FRACTION_BITS",
-    "LOW_WORD_PREFIX",
     "SECURE_SUM",
     "SMALL_CELL_RULE",
     "WHOLE_VIEW",

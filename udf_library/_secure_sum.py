@@ -26,7 +26,6 @@ from udf_library._bundle import ArrayBundle
 
 __all__ = [
     "FRACTION_BITS",
-    "LOW_WORD_PREFIX",
     "SECURE_SUM",
     "SecureSumError",
     "decode_fixed",
@@ -43,9 +42,6 @@ SECURE_SUM = "secure_sum"
 
 FRACTION_BITS = 48
 """Binary digits after the point of the fixed-point integers."""
-
-LOW_WORD_PREFIX = "__low_"
-"""A masked part holds each value column's high words under its name, its low words under this prefix."""
 
 _SCALE = float(2**FRACTION_BITS)
 _LOW = float(2**32)
@@ -101,21 +97,22 @@ def value_matrix(bundle: ArrayBundle, keys: Sequence[str]) -> tuple[list[str], n
     for name in names:
         if bundle[name].dtype.kind not in "iufb":
             raise SecureSumError(f"summed output column {name!r} is not numeric; declare it a key column")
-        if name.startswith(LOW_WORD_PREFIX):
-            raise SecureSumError(f"summed output column {name!r} may not start with {LOW_WORD_PREFIX!r}")
     return names, bundle.matrix(names)
 
 
 def words_bundle(
     bundle: ArrayBundle, keys: Sequence[str], names: Sequence[str], words: npt.NDArray[np.uint64]
 ) -> ArrayBundle:
-    """A part as sent under secure aggregation: keys, then high words (as int64) under the value
-    columns' names, then low words under ``LOW_WORD_PREFIX`` names."""
+    """A part as sent under secure aggregation: the same columns, twice the rows.
+
+    Rows ``0..r-1`` hold the high words of the value columns (as int64), rows ``r..2r-1``
+    the low words; key columns repeat their values in both halves.
+    """
     signed = np.asarray(words, dtype=np.uint64).view(np.int64)
-    columns: dict[str, Any] = {k: bundle[k] for k in keys}
-    columns |= {name: signed[:, j, 0] for j, name in enumerate(names)}
-    ordered = {c: columns[c] for c in bundle.names}
-    return ArrayBundle(ordered | {LOW_WORD_PREFIX + name: signed[:, j, 1] for j, name in enumerate(names)})
+    stacked = np.ascontiguousarray(np.concatenate([signed[..., 0], signed[..., 1]]).T)
+    columns: dict[str, Any] = {k: np.concatenate([bundle[k], bundle[k]]) for k in keys}
+    columns |= {name: stacked[j] for j, name in enumerate(names)}
+    return ArrayBundle({c: columns[c] for c in bundle.names})
 
 
 def sum_parts(parts: Sequence[ArrayBundle], keys: Sequence[str]) -> ArrayBundle:
@@ -129,27 +126,30 @@ def sum_parts(parts: Sequence[ArrayBundle], keys: Sequence[str]) -> ArrayBundle:
 
 def sum_masked_parts(parts: Sequence[ArrayBundle], keys: Sequence[str]) -> ArrayBundle:
     """The decoded sum of parts made by ``words_bundle`` (masked or not: masks cancel in the sum)."""
-    names = _check_alike(parts, keys, is_words=True)
-    words = np.zeros((parts[0].num_rows, len(names), 2), dtype=np.uint64)
+    names = _check_alike(parts, keys)
+    rows = parts[0].num_rows // 2
+    if parts[0].num_rows % 2 or any(not np.array_equal(parts[0][k][:rows], parts[0][k][rows:]) for k in keys):
+        raise SecureSumError("a masked part must hold a high-word half and a low-word half of the same cells")
+    total = np.zeros((len(names), 2 * rows), dtype=np.uint64)
     for part in parts:
-        for j, name in enumerate(names):
-            for w, column in enumerate((name, LOW_WORD_PREFIX + name)):
-                if part[column].dtype.kind not in "iu":
-                    raise SecureSumError(f"masked column {column!r} must hold 64-bit words, got {part[column].dtype}")
-                words[:, j, w] += part[column].view(np.uint64)
-    return _assemble(parts[0], keys, names, decode_fixed(words))
+        bad = [c for c in names if part[c].dtype.kind not in "iu"]
+        if bad:
+            raise SecureSumError(f"masked columns {bad[:5]} must hold 64-bit words")
+        if names:
+            total += np.stack([part[c] for c in names]).view(np.uint64)
+    words = np.stack([total[:, :rows].T, total[:, rows:].T], axis=-1)
+    first = parts[0].take(np.arange(rows))
+    return _assemble(first, keys, names, decode_fixed(words))
 
 
-def _check_alike(parts: Sequence[ArrayBundle], keys: Sequence[str], *, is_words: bool = False) -> list[str]:
+def _check_alike(parts: Sequence[ArrayBundle], keys: Sequence[str]) -> list[str]:
     if not parts:
         raise SecureSumError("no parts to sum")
     first = parts[0]
     missing = [k for k in keys if k not in first.names]
     if missing:
         raise SecureSumError(f"summed output lacks its key columns {missing}")
-    names = [c for c in first.names if c not in keys and not (is_words and c.startswith(LOW_WORD_PREFIX))]
-    if is_words and any(LOW_WORD_PREFIX + n not in first.names for n in names):
-        raise SecureSumError("a masked part lacks the low words of a value column")
+    names = [c for c in first.names if c not in keys]
     for index, part in enumerate(parts[1:], start=2):
         if part.names != first.names or part.num_rows != first.num_rows:
             raise SecureSumError(
@@ -167,4 +167,4 @@ def _assemble(
 ) -> ArrayBundle:
     columns: dict[str, Any] = {k: first[k] for k in keys}
     columns |= {name: values[:, j] for j, name in enumerate(names)}
-    return ArrayBundle({c: columns[c] for c in first.names if c in columns})
+    return ArrayBundle({c: columns[c] for c in first.names})
