@@ -7,6 +7,8 @@ controller restarts with ``secure_aggregation = true``.
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,14 +20,24 @@ import pyarrow as pa
 import pytest
 from google.protobuf import json_format, struct_pb2
 
+from algorithm_flows import InputData, LocalTables
 from mip_common._proto import common_pb2, node_service_pb2, node_service_pb2_grpc
 from mip_common.arrow_chunks import arrow_to_bundle, decode_batch, decode_schema
-from mip_common.errors import SmallCellError
+from mip_common.errors import DeadlineError, MipError, NodeUnavailableError, SmallCellError
 from mip_controller.client import Controller, StepOutcome, experiment_step
 from mip_controller.demo_data import write_demo_federation
 from mip_controller.federation import LocalFederation
+from mip_controller.node_client import NodeClient
+from mip_controller.runtime import NodeRuntime
 from tests.algorithms.test_secure_aggregation import assert_close
-from udf_library import ArrayBundle, encode_fixed, sum_masked_parts, sum_parts, value_matrix
+from udf_library import (
+    ArrayBundle,
+    encode_fixed,
+    logistic_regression_udfs,
+    sum_masked_parts,
+    sum_parts,
+    value_matrix,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -243,3 +255,90 @@ def test_a_masked_round_without_this_node_s_key_is_refused(federation: LocalFede
     # Assert
     assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert "must include this node" in caught.value.details()
+
+
+# --- a node lost in the middle of a round ------------------------------------------------------
+
+
+async def _newton_round(runtime: NodeRuntime, data: LocalTables) -> ArrayBundle:
+    """One Newton round of logistic regression (sums merged by secure sum); its merged state."""
+    literals: dict[str, Any] = {
+        "y": "amyloid",
+        "positive_class": "positive",
+        "categoricals": [],
+        "numerics": ["age", "cognition"],
+        "levels": {},
+    }
+    step = await runtime.execute_udf_locals(
+        logistic_regression_udfs.local_newton_step, data=data, coefficients=[0.0, 0.0, 0.0], **literals
+    )
+    merged = await runtime.create_remote_and_merge_global(step)
+    state = await runtime.execute_udf_global(
+        logistic_regression_udfs.global_newton_update, step=merged, names=["age", "cognition"], coefficients=[0.0] * 3
+    )
+    return await runtime.read_global(state)
+
+
+def test_a_node_killed_after_the_others_masked_with_it_fails_the_round_and_a_rerun_without_it_is_exact(
+    federation: LocalFederation, outcomes: object
+) -> None:
+    # Arrange: data views on every local, and runtimes as the controller makes them
+    experiment_id = "secagg-" + uuid.uuid4().hex[:12]
+
+    async def scenario() -> tuple[BaseException | None, ArrayBundle, ArrayBundle]:
+        clients = {
+            n: NodeClient(n, federation.node_address(n), concurrency=4, chunk_bytes=1 << 20, call_timeout_s=5.0)
+            for n in ["global", *federation.local_ids]
+        }
+        locals_ = {n: clients[n] for n in federation.local_ids}
+        deadline = time.monotonic() + 120
+        inputdata = common_pb2.InputData(data_model="demo:1.0", y=["amyloid"], x=["age", "cognition"])
+        catalogue = [await c.data_catalogue(deadline) for c in locals_.values()]
+        inputdata.datasets.extend(sorted({d.code for c in catalogue for d in c.datasets}))
+        views = {
+            n: (await c.create_data_view(deadline, experiment_id, inputdata, False)).table.name
+            for n, c in locals_.items()
+        }
+
+        def runtime(node_ids: list[str], is_secure: bool) -> NodeRuntime:
+            return NodeRuntime(
+                experiment_id=experiment_id,
+                deadline=deadline,
+                global_node=clients["global"],
+                local_nodes=locals_,
+                data=LocalTables({n: views[n] for n in node_ids}),
+                inputdata=InputData("demo:1.0", ()),
+                variables={},
+                on_progress=lambda _: None,
+                secure_aggregation=is_secure,
+            )
+
+        everyone = runtime(federation.local_ids, True)
+        await _newton_round(everyone, everyone.data)  # keys exchanged, one round done
+        federation.kill("local3")  # local1 and local2 still mask with local3's key in the next round
+        failure = None
+        try:
+            await _newton_round(everyone, everyone.data)
+        except MipError as exc:
+            failure = exc
+        survivors = ["local1", "local2"]
+        rerun = await _newton_round(runtime(survivors, True), LocalTables({n: views[n] for n in survivors}))
+        plain = await _newton_round(runtime(survivors, False), LocalTables({n: views[n] for n in survivors}))
+        for node_id, client in clients.items():
+            if node_id != "local3":
+                await client.delete_experiment_tables(time.monotonic() + 30, experiment_id)
+            await client.close()
+        return failure, rerun, plain
+
+    # Act
+    try:
+        failure, rerun, plain = asyncio.run(scenario())
+    finally:
+        federation.start_again("local3")
+
+    # Assert: the round fails naming the lost node (the controller then reruns the step without
+    # it, as tests/integration/test_failures.py shows), and the rerun's sums are exact
+    assert isinstance(failure, (NodeUnavailableError, DeadlineError))
+    assert failure.metadata.get("node_id") == "local3"
+    for name in plain.names:
+        np.testing.assert_allclose(rerun[name], plain[name], rtol=1e-9)
