@@ -30,6 +30,7 @@ from mip_controller.federation import LocalFederation
 from mip_controller.node_client import NodeClient
 from mip_controller.runtime import NodeRuntime
 from tests.algorithms.test_secure_aggregation import assert_close
+from tests.integration.conftest import PROBE_SETTINGS
 from udf_library import (
     ArrayBundle,
     encode_fixed,
@@ -71,7 +72,9 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFedera
     workdir = tmp_path_factory.mktemp("secure_aggregation")
     folders = write_demo_federation(workdir / "data", num_locals=3, rows_per_dataset=150, seed=21)
     settings = {"health_interval_s": 0.3, "node_call_timeout_s": 4.0}
-    with LocalFederation(workdir, [[f] for f in folders], controller_settings=settings) as federation:
+    with LocalFederation(
+        workdir, [[f] for f in folders], node_settings=PROBE_SETTINGS, controller_settings=settings
+    ) as federation:
         yield federation
 
 
@@ -255,6 +258,45 @@ def test_a_masked_round_without_this_node_s_key_is_refused(federation: LocalFede
     # Assert
     assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert "must include this node" in caught.value.details()
+
+
+@pytest.mark.parametrize(("value", "is_refused"), [(1e12, False), (1e14, True)])
+def test_a_value_the_fixed_point_words_cannot_hold_is_refused_by_the_node(
+    federation: LocalFederation, value: float, is_refused: bool
+) -> None:
+    # Arrange: a round of the three locals (bound: 2**47 / 3, about 4.7e13)
+    stubs = _stubs(federation)
+    experiment_id = "secagg-" + uuid.uuid4().hex[:12]
+    keys = {
+        n: s.CreateMaskingKey(
+            node_service_pb2.CreateMaskingKeyRequest(experiment_id=experiment_id), timeout=10
+        ).public_key
+        for n, s in stubs.items()
+    }
+    literals = struct_pb2.Struct()
+    json_format.ParseDict({"value": value}, literals)
+    request = node_service_pb2.ExecuteUDFRequest(
+        request_id=str(uuid.uuid4()),
+        experiment_id=experiment_id,
+        udf_name="fault_probe.secure_sum_of",
+        literal_arguments=literals,
+        secure_aggregation=node_service_pb2.SecureAggregation(round_id="r", public_keys=keys),
+    )
+
+    # Act
+    try:
+        stubs["local1"].ExecuteUDF(request, timeout=30)
+        error = None
+    except grpc.RpcError as exc:
+        error = exc
+
+    # Assert
+    if is_refused:
+        assert error is not None
+        assert error.code() is grpc.StatusCode.FAILED_PRECONDITION
+        assert "secure aggregation" in error.details()
+    else:
+        assert error is None
 
 
 # --- a node lost in the middle of a round ------------------------------------------------------
