@@ -23,6 +23,8 @@ from algorithm_flows.naive_bayes_categorical_cv_flow import CategoricalNBCVFlow
 from algorithm_flows.naive_bayes_categorical_fit_flow import CategoricalNBFitFlow
 from algorithm_flows.naive_bayes_gaussian_cv_flow import GaussianNBCVFlow
 from algorithm_flows.naive_bayes_gaussian_fit_flow import GaussianNBFitFlow
+from algorithm_flows.pca_flow import PcaFlow
+from algorithm_flows.pca_with_transformation_flow import PcaWithTransformationFlow
 from algorithm_flows.pearson_correlation_flow import PearsonCorrelationFlow
 from algorithm_flows.testing import run_flow
 from algorithm_flows.ttest_independent_flow import TTestIndependentFlow
@@ -34,6 +36,7 @@ from tests.algorithms import (
     test_logistic_regression,
     test_logistic_regression_cv,
     test_naive_bayes,
+    test_pca,
     test_pearson_correlation,
     test_ttest_independent,
     test_ttest_onesample,
@@ -45,6 +48,7 @@ from udf_library import (
     linear_regression_udfs,
     logistic_regression_udfs,
     naive_bayes_udfs,
+    pca_udfs,
     ttest_udfs,
     udf_spec,
 )
@@ -147,6 +151,21 @@ CASES = {
         x=test_naive_bayes.CATEGORICAL,
         parameters={"n_splits": 4, "seed": 9},
         disclosure=REFERENCE_DISCLOSURE,
+    ),
+    "pca": Case(
+        PcaFlow,
+        lambda: test_pca.make_partitions([30, 250, 120]),
+        test_pca.VARIABLES,
+        tuple(test_pca.NAMES),
+        (pca_udfs.local_moments,),
+    ),
+    "pca_with_transformation": Case(
+        PcaWithTransformationFlow,
+        lambda: test_pca.make_partitions([30, 250, 120]),
+        test_pca.VARIABLES,
+        tuple(test_pca.NAMES),
+        (pca_udfs.local_moments,),
+        parameters={"data_transformation": {"log": ["a"], "exp": ["b"], "center": ["c"], "standardize": ["d", "a"]}},
     ),
     "ttest_onesample": Case(
         TTestOnesampleFlow,

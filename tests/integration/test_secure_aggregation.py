@@ -61,6 +61,11 @@ CASES: dict[str, dict[str, Any]] = {
     "naive_bayes_gaussian_cv": {"y": ["diagnosis"], "x": ["age", "cognition"], "parameters": {"n_splits": 3}},
     "naive_bayes_categorical_fit": {"y": ["diagnosis"], "x": ["gender", "amyloid"]},
     "naive_bayes_categorical_cv": {"y": ["amyloid"], "x": ["gender"], "parameters": {"n_splits": 2}},
+    "pca": {"y": BRAIN},
+    "pca_with_transformation": {
+        "y": BRAIN,
+        "parameters": {"data_transformation": {"log": ["hippocampus"], "standardize": ["entorhinal"]}},
+    },
     "ttest_onesample": {"y": ["cognition"], "parameters": {"mu": 25.0}},
     "ttest_paired": {"y": ["hippocampus"], "x": ["entorhinal"]},
     "ttest_independent": {"y": ["cognition"], "x": ["gender"], "parameters": {"groupA": "F", "groupB": "M"}},
