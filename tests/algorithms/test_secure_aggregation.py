@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 
 from algorithm_flows import AlgorithmFlow, Variable
+from algorithm_flows.anova_flow import AnovaFlow
+from algorithm_flows.anova_oneway_flow import AnovaOnewayFlow
 from algorithm_flows.linear_regression_cv_flow import LinearRegressionCVFlow
 from algorithm_flows.linear_regression_flow import LinearRegressionFlow
 from algorithm_flows.logistic_regression_cv_flow import LogisticRegressionCVFlow
@@ -31,6 +33,8 @@ from algorithm_flows.ttest_independent_flow import TTestIndependentFlow
 from algorithm_flows.ttest_onesample_flow import TTestOnesampleFlow
 from algorithm_flows.ttest_paired_flow import TTestPairedFlow
 from tests.algorithms import (
+    test_anova,
+    test_anova_oneway,
     test_linear_regression,
     test_linear_regression_cv,
     test_logistic_regression,
@@ -45,6 +49,7 @@ from tests.algorithms import (
 from tests.helpers.reference import REFERENCE_DISCLOSURE
 from udf_library import (
     ArrayBundle,
+    anova_udfs,
     linear_regression_udfs,
     logistic_regression_udfs,
     naive_bayes_udfs,
@@ -71,6 +76,24 @@ class Case:
 
 
 CASES = {
+    "anova": Case(
+        AnovaFlow,
+        lambda: test_anova.partitions((50, 60, 80)),
+        test_anova.VARIABLES,
+        ("score",),
+        (anova_udfs.local_cell_moments,),
+        x=("drug", "sex"),
+        parameters={"sstype": 2},
+        disclosure=REFERENCE_DISCLOSURE,
+    ),
+    "anova_oneway": Case(
+        AnovaOnewayFlow,
+        lambda: test_anova_oneway.partitions((40, 55, 70)),
+        test_anova_oneway.VARIABLES,
+        ("score",),
+        (anova_udfs.local_group_moments,),
+        x=("group",),
+    ),
     "pearson": Case(
         PearsonCorrelationFlow,
         lambda: test_pearson_correlation.make_partitions([40, 300, 150]),

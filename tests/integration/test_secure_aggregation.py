@@ -44,6 +44,8 @@ pytestmark = pytest.mark.slow
 
 BRAIN = ["hippocampus", "entorhinal", "ventricles"]
 CASES: dict[str, dict[str, Any]] = {
+    "anova_oneway": {"y": ["cognition"], "x": ["diagnosis"]},
+    "anova": {"y": ["cognition"], "x": ["diagnosis", "gender"]},
     "pearson_correlation": {"y": BRAIN},
     "linear_regression": {"y": ["cognition"], "x": ["diagnosis", "age"]},
     "linear_regression_cv": {"y": ["cognition"], "x": ["age", "hippocampus"], "parameters": {"n_splits": 3}},
