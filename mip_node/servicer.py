@@ -54,6 +54,8 @@ __all__ = ["NodeServicer"]
 log = logging.getLogger(__name__)
 
 _DATASET = "dataset"
+_MAX_MASKING_KEYS = 10_000
+"""Experiments that may hold a secure-aggregation key at once (each key is a few hundred bytes)."""
 
 
 class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
@@ -272,6 +274,11 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
         check_experiment_id(request.experiment_id)
         key = self._masking_keys.get(request.experiment_id)
         if key is None:
+            if len(self._masking_keys) >= _MAX_MASKING_KEYS:
+                raise ResourceLimitError(
+                    f"{_MAX_MASKING_KEYS} experiments hold masking keys on this node; "
+                    "delete finished experiments' tables (DeleteTable by experiment_id) first"
+                )
             key = self._masking_keys[request.experiment_id] = MaskingKey()
             await self._record("masking_key_created", experiment_id=request.experiment_id)
         return node_service_pb2.CreateMaskingKeyResponse(public_key=key.public_bytes, node_id=self._config.node_id)
