@@ -228,7 +228,12 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
                         node_service_pb2.UDFParameter(name=i.name, type=i.type, is_optional=i.is_optional)
                         for i in spec.inputs
                     ],
-                    outputs=[node_service_pb2.UDFOutputSpec(name=o.name, is_shareable=o.shared) for o in spec.outputs],
+                    outputs=[
+                        node_service_pb2.UDFOutputSpec(
+                            name=o.name, is_shareable=o.shared, merge=o.merge, key_columns=o.keys
+                        )
+                        for o in spec.outputs
+                    ],
                 )
                 for spec in sorted(self._udfs.values(), key=lambda s: s.name)
             ]

@@ -623,19 +623,31 @@ class UDFOutputSpec(_message.Message):
 
     NAME_FIELD_NUMBER: _builtins.int
     IS_SHAREABLE_FIELD_NUMBER: _builtins.int
+    MERGE_FIELD_NUMBER: _builtins.int
+    KEY_COLUMNS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Output name."""
     is_shareable: _builtins.bool
     """Whether it may leave the node (after the node's row-level check)."""
+    merge: _builtins.str
+    """How the global node merges the nodes' tables: "concat" (one block per node) or
+    "secure_sum" (summed; masked under secure aggregation).
+    """
+    @_builtins.property
+    def key_columns(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Under "secure_sum": the columns naming cells, equal on every node and never masked."""
+
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
         is_shareable: _builtins.bool = ...,
+        merge: _builtins.str = ...,
+        key_columns: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["is_shareable", b"is_shareable", "name", b"name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["is_shareable", b"is_shareable", "key_columns", b"key_columns", "merge", b"merge", "name", b"name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -145,6 +145,19 @@ def test_the_cell_rule_holds_before_masking(federation: LocalFederation, outcome
         controller.run_pipeline([step], timeout_s=60)
 
 
+def test_list_udfs_says_which_outputs_merge_by_secure_sum(federation: LocalFederation) -> None:
+    # Act
+    udfs = {
+        u.name: u for u in _stubs(federation)["local1"].ListUDFs(node_service_pb2.ListUDFsRequest(), timeout=10).udfs
+    }
+
+    # Assert
+    (moments,) = udfs["ttest.local_group_moments"].outputs
+    assert (moments.merge, list(moments.key_columns)) == ("secure_sum", ["variable"])
+    (centroids,) = udfs["kmeans.generate_initial_centroids"].outputs
+    assert (centroids.merge, list(centroids.key_columns)) == ("concat", [])
+
+
 # --- what the global node receives: the controller's calls made by hand ------------------------
 
 
