@@ -31,12 +31,19 @@ from algorithm_flows.runtime import (
 from udf_library import (
     ArrayBundle,
     DisclosurePolicy,
+    Output,
+    SecureSumError,
     UdfInputError,
     coerce_literal,
+    encode_fixed,
     kind_of,
     shareable_output_problem,
     small_cell_problem,
+    sum_masked_parts,
+    sum_parts,
     udf_spec,
+    value_matrix,
+    words_bundle,
 )
 
 T = TypeVar("T")
@@ -70,6 +77,7 @@ class _Stored:
     bundle: ArrayBundle
     is_shared: bool
     private_rows: int | None  # rows of the private data it derives from, if any
+    output: Output | None = None  # the declaration of the UDF output it is
 
 
 @dataclass
@@ -84,6 +92,9 @@ class InMemoryRuntime(Runtime):
     extremes: str = "coded"
     min_cell_rows: int = 0
     """0: the same as ``min_rows``, as on a node."""
+    secure_aggregation: bool = False
+    """Sum secure-sum outputs as the nodes' fixed-point words, as under secure aggregation (masks
+    cancel in the sum, so they are left out here)."""
     progress: list[str] = field(default_factory=list)
     exposed: dict[str, LocalTables] = field(default_factory=dict)
     left_out: dict[str, str] = field(default_factory=dict)
@@ -155,14 +166,32 @@ class InMemoryRuntime(Runtime):
         return LocalTables(parts, table.columns)
 
     async def create_remote_and_merge_global(self, tables: LocalTables) -> GlobalTable:
-        bundles = [self._shareable(n, tables.tables[n]).bundle for n in tables.node_ids]
-        merged = ArrayBundle({c: np.concatenate([b[c] for b in bundles]) for c in bundles[0].names})
+        stored = [self._shareable(n, tables.tables[n]) for n in tables.node_ids]
+        bundles = [s.bundle for s in stored]
+        declared = stored[0].output
+        if declared is not None and declared.is_secure_sum:
+            merged = self._sum(bundles, declared)
+        else:
+            merged = ArrayBundle({c: np.concatenate([b[c] for b in bundles]) for c in bundles[0].names})
         name = self._new_name("merged")
         self._tables[(GLOBAL, name)] = _Stored(merged, True, None)
         return GlobalTable(name, self._columns(GLOBAL, name))
 
     async def read_global(self, table: GlobalTable) -> ArrayBundle:
         return self._shareable(GLOBAL, table.name).bundle
+
+    def _sum(self, bundles: list[ArrayBundle], declared: Output) -> ArrayBundle:
+        """What the global node makes of a secure-sum output's parts (words under secure aggregation)."""
+        try:
+            if not self.secure_aggregation:
+                return sum_parts(bundles, declared.keys)
+            words = []
+            for bundle in bundles:
+                names, values = value_matrix(bundle, declared.keys)
+                words.append(words_bundle(bundle, declared.keys, names, encode_fixed(values, len(bundles))))
+            return sum_masked_parts(words, declared.keys)
+        except SecureSumError as exc:
+            raise AlgorithmError(str(exc)) from exc
 
     def report_progress(self, message: str, *, iteration: int | None = None, total: int | None = None) -> None:
         self.progress.append(message)
@@ -217,7 +246,9 @@ class InMemoryRuntime(Runtime):
                 if cell:
                     raise SmallCellRefusedError(f"{spec.name}: {cell}")
             name = self._new_name(output.name)
-            self._tables[(node_id, name)] = _Stored(bundle, output.shared, None if output.shared else derived_rows)
+            self._tables[(node_id, name)] = _Stored(
+                bundle, output.shared, None if output.shared else derived_rows, output
+            )
             names[output.name] = name
         return names
 
@@ -246,10 +277,12 @@ def run_flow(
     min_rows: int = 10,
     extremes: str = "coded",
     min_cell_rows: int = 0,
+    secure_aggregation: bool = False,
 ) -> dict[str, Any]:
     """Run a flow in memory the way the controller would, and return its result.
 
-    ``min_rows``, ``min_cell_rows`` and ``extremes`` play the nodes' disclosure settings.
+    ``min_rows``, ``min_cell_rows`` and ``extremes`` play the nodes' disclosure settings;
+    ``secure_aggregation`` the federation's.
 
     ``partitions`` hold each local node's rows (a ``dataset`` column plus the
     variables); like a node, this drops rows with a missing x or y value unless the
@@ -265,7 +298,13 @@ def run_flow(
         for node, b in partitions.items()
     }
     rt = InMemoryRuntime(
-        selected, inputdata, variables, min_rows=min_rows, extremes=extremes, min_cell_rows=min_cell_rows
+        selected,
+        inputdata,
+        variables,
+        min_rows=min_rows,
+        extremes=extremes,
+        min_cell_rows=min_cell_rows,
+        secure_aggregation=secure_aggregation,
     )
     return asyncio.run(flow_type().run(rt, params))
 

@@ -19,6 +19,7 @@ BENCHMARKS: list[tuple[str, str, list[str]]] = [
     ("k-means iteration: compute vs mesh", "benchmarks.bench_kmeans", []),
     ("controller memory over 900 experiments (soak)", "benchmarks.bench_soak", []),
     ("6. side by side with Exaflow (only when MIP_BENCH_EXAFLOW_DIR is set)", "benchmarks.bench_exaflow", []),
+    ("secure aggregation: round with and without masking (3 and 10 locals)", "benchmarks.bench_secure_aggregation", []),
 ]
 
 

@@ -75,6 +75,11 @@ def _parser() -> argparse.ArgumentParser:
         "--tls", action="store_true", help="run with TLS: a development CA in WORKDIR/certs, mTLS everywhere"
     )
     _monetdb_option(up)
+    up.add_argument(
+        "--secure-aggregation",
+        action="store_true",
+        help="merge sums by secure aggregation: the controller and global node see only masked parts",
+    )
     up.set_defaults(handler=_federation_up)
     down = federation.add_parser("down", help="stop the federation started in --workdir")
     down.add_argument("--workdir", type=Path, default=Path(".mip/federation"))
@@ -214,6 +219,7 @@ def _start_federation(
     tls: bool = False,
     is_background: bool = False,
     monetdb: str | None = None,
+    secure_aggregation: bool = False,
 ) -> LocalFederation:
     if num_locals < 1:
         raise ValueError("--locals must be at least 1")
@@ -226,10 +232,12 @@ def _start_federation(
             raise ValueError(f"{data} is not a data-model folder (no CDEsMetadata.json)")
         globs = exclude if exclude is not None else ["*-test.csv"]
         folders = [[f] for f in split_data_folder(data, workdir / "data", num_locals, globs)]
+    controller_settings: dict[str, object] = {"secure_aggregation": True} if secure_aggregation else {}
     return LocalFederation(
         workdir,
         folders,
         node_settings=node_settings,
+        controller_settings=controller_settings,
         tls=tls,
         is_bound_to_launcher=not is_background,
         is_gateway=is_background,
@@ -243,10 +251,19 @@ def _federation_up(args: argparse.Namespace) -> None:
             f"a federation is already recorded in {workdir}; run `mip federation down --workdir {args.workdir}`"
         )
     federation = _start_federation(
-        workdir, args.locals, args.data, args.exclude, tls=args.tls, is_background=True, monetdb=args.monetdb
+        workdir,
+        args.locals,
+        args.data,
+        args.exclude,
+        tls=args.tls,
+        is_background=True,
+        monetdb=args.monetdb,
+        secure_aggregation=args.secure_aggregation,
     )
     print(federation.controller_address)
     print(f"MIP HTTP API (mip-gateway): {federation.gateway_url}")
+    if args.secure_aggregation:
+        print("secure aggregation on: sums over the locals are merged from masked parts")
     if args.tls:
         files = federation.cert_files("client")
         print(f"TLS on; client certificate: --ca {files.ca} --cert {files.cert} --key {files.key}")
@@ -376,6 +393,7 @@ def _outcome_json(outcome: StepOutcome) -> dict[str, Any]:
         "result": outcome.result,
         "participants": outcome.participants,
         "exclusions": outcome.exclusions,
+        "secure_aggregation_outputs": outcome.secure_aggregation_outputs,
     }
 
 
@@ -410,6 +428,9 @@ def _print_outcome(outcome: StepOutcome, *, x: Sequence[str] = ()) -> None:
     _print_table(["node", "rows"], [[n, r] for n, r in sorted(outcome.participants.items())])
     for node, reason in sorted(outcome.exclusions.items()):
         print(f"left out: {node}: {reason}")
+    if outcome.secure_aggregation_outputs:
+        merged = sorted(set(outcome.secure_aggregation_outputs))
+        print(f"secure aggregation: {', '.join(merged)} ({len(outcome.secure_aggregation_outputs)} round(s))")
     print()
     print(render_result(outcome.result, row_labels=["Intercept", *x] if x else None))
 

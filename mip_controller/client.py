@@ -81,6 +81,8 @@ class StepOutcome:
     """Local nodes left out, with why."""
     experiment_id: str = ""
     """The experiment the step belonged to (for ``get_experiment``)."""
+    secure_aggregation_outputs: list[str] = field(default_factory=list)
+    """Outputs merged by secure aggregation ("udf/output"), one per round."""
 
     @property
     def typed(self) -> AlgorithmResult:
@@ -291,6 +293,7 @@ def _outcome(step: controller_service_pb2.StepResult, experiment_id: str) -> Ste
         participants={p.node_id: int(p.row_count) for p in step.participants},
         exclusions={e.node_id: e.reason for e in step.exclusions},
         experiment_id=experiment_id,
+        secure_aggregation_outputs=list(step.secure_aggregation_outputs),
     )
 
 

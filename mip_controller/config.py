@@ -84,6 +84,9 @@ class ControllerConfig:
     tokens: tuple[str, ...] = dataclasses.field(default=(), repr=False)
     """Accepted bearer tokens, best given as MIP_CONTROLLER_TOKENS (comma-separated), not in TOML."""
 
+    secure_aggregation: bool = False
+    """Merge outputs declared merge="secure_sum" by secure aggregation: each local node masks its part."""
+
     def __post_init__(self) -> None:
         nodes = [self.global_node_address, *self.local_node_addresses]
         ids = [n.node_id for n in nodes]

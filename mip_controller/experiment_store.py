@@ -142,8 +142,8 @@ class ExperimentStore:
         record = _Record(experiment)
         record.events.append(self._accepted(experiment))
         self._records[experiment_id] = record
+        await self._save(experiment)  # before the run starts: its result's write must be the last one
         record.task = asyncio.create_task(self._execute(record, validated), name=f"experiment-{experiment_id}")
-        await self._save(experiment)
         self._prune()
         return record
 
@@ -251,6 +251,17 @@ class ExperimentStore:
         except OSError:
             log.exception("could not keep the experiment on disk")
 
+    def _keep_now(self, experiment: Experiment) -> None:
+        """Write a result to disk before anyone receives it, so a crash during cleanup cannot fail it.
+
+        On the event loop (a few kilobytes, no fsync): the start was written before the run
+        began, so no earlier write of this experiment can land after this one.
+        """
+        try:
+            self._write(experiment)
+        except OSError:
+            log.exception("could not keep the experiment on disk")
+
     def _publish(self, record: _Record, item: Event) -> None:
         kind = item.WhichOneof("event")
         progress = record.experiment.progress
@@ -265,6 +276,7 @@ class ExperimentStore:
         elif kind == "result":  # succeeded, while its tables are being deleted
             record.experiment.result.CopyFrom(item.result)
             self._end(record, controller_service_pb2.EXPERIMENT_STATE_SUCCEEDED, None)
+            self._keep_now(record.experiment)
         record.events.append(item)
         for queue in record.watchers:
             queue.put_nowait(item)

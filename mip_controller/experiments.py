@@ -93,8 +93,10 @@ class ExperimentRunner:
         flows: Mapping[str, type[AlgorithmFlow[Any]]],
         default_timeout_s: float,
         journal: CleanupJournal,
+        secure_aggregation: bool = False,
     ) -> None:
         self._journal = journal
+        self._is_secure = secure_aggregation
         self.running: set[str] = set()
         """Experiments under way, whose tables cleanup must leave alone."""
         self._thresholds: dict[str, int] = {}
@@ -280,6 +282,7 @@ class ExperimentRunner:
                 inputdata=step.inputdata,
                 variables={c: step.variables[c] for c in [*step.inputdata.y, *step.inputdata.x] if c in step.variables},
                 on_progress=progress,
+                secure_aggregation=self._is_secure,
             )
             try:
                 values = await step.flow().run(runtime, step.params)
@@ -306,6 +309,7 @@ class ExperimentRunner:
                 raise _in_step(step, exc) from exc
         result.result.CopyFrom(to_struct(values))
         result.result_json = result_json(values)
+        result.secure_aggregation_outputs.extend(runtime.secure_aggregation_outputs)
         STEP_SECONDS.labels(algorithm=step.flow.name).observe(time.monotonic() - started)
         finished = controller_service_pb2.StepFinished(step=step.name)
         finished.duration.FromNanoseconds(int((time.monotonic() - started) * 1e9))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -12,14 +13,14 @@ from typing import Any, TypeVar
 import pyarrow as pa
 
 from algorithm_flows import Column, GlobalTable, InputData, LocalTables, Runtime, Variable
-from mip_common._proto import common_pb2
+from mip_common._proto import common_pb2, node_service_pb2
 from mip_common.arrow_chunks import arrow_to_bundle, decode_batch, decode_schema, type_name
 from mip_common.errors import InvalidRequestError, NodeUnavailableError
 from mip_common.metrics import BYTES_COPIED, ROUND_SECONDS
 from mip_common.naming import new_table_name
 from mip_controller.node_client import NodeClient, frame_batch, read_framed_header, unframe_batch
 from mip_controller.plain_json import plain_json
-from udf_library import ArrayBundle, udf_spec
+from udf_library import ArrayBundle, Output, udf_spec
 
 T = TypeVar("T")
 
@@ -67,8 +68,17 @@ class NodeRuntime(Runtime):
         variables: Mapping[str, Variable],
         on_progress: Callable[[ProgressEvent], None],
         min_row_count: int = 10,
+        secure_aggregation: bool = False,
     ) -> None:
         self._min_row_count = min_row_count
+        self._is_secure = secure_aggregation
+        self._public_keys: dict[str, bytes] = {}
+        self._summed_outputs: dict[tuple[tuple[str, str], ...], Output] = {}
+        """Local outputs declared merge="secure_sum", by their parts."""
+        self._summed: dict[str, _Summed] = {}
+        """Merged secure-sum tables: the parts the global node sums when a UDF takes them."""
+        self.secure_aggregation_outputs: list[str] = []
+        """The outputs of this step merged by secure aggregation, as "udf/output"."""
         self._experiment_id = experiment_id
         self._deadline = deadline
         self._global = global_node
@@ -117,6 +127,7 @@ class NodeRuntime(Runtime):
                 literals,
                 inline_max_bytes=INLINE_MAX_BYTES,
                 inline_tables=self._virtual_arguments({k: v.name for k, v in tables.items()}),
+                summed_tables={k: self._summed[v.name].message for k, v in tables.items() if v.name in self._summed},
             ),
         )
         ROUND_SECONDS.labels(move="execute_udf_global").observe(time.monotonic() - started)
@@ -128,8 +139,11 @@ class NodeRuntime(Runtime):
 
     async def execute_udf_locals_outputs(self, udf: Callable[..., Any], /, **args: Any) -> dict[str, LocalTables]:
         tables, literals = _split_arguments(args, LocalTables, GlobalTable, "local")
-        name = udf_spec(udf).name
+        spec = udf_spec(udf)
+        name = spec.name
         node_ids = self._data.node_ids
+        summed = [o for o in spec.outputs if o.is_secure_sum]
+        secure = await self._secure_round(node_ids) if summed and self._is_secure else None
 
         async def on(node_id: str) -> Any:
             node = self._locals[node_id]
@@ -144,6 +158,7 @@ class NodeRuntime(Runtime):
                     literals,
                     inline_max_bytes=INLINE_MAX_BYTES,
                     inline_tables=self._virtual_arguments(arguments),
+                    secure=secure,
                 ),
             )
 
@@ -156,7 +171,24 @@ class NodeRuntime(Runtime):
         for index, output in enumerate(responses[0].outputs):
             parts = {n: r.outputs[index].table.name for n, r in zip(node_ids, responses, strict=True)}
             outputs[output.output_name] = LocalTables(parts, _columns(output.table))
+        for declared in summed:
+            self._summed_outputs[_parts_key(outputs[declared.name])] = declared
+            if secure is not None:
+                self.secure_aggregation_outputs.append(f"{name}/{declared.name}")
         return outputs
+
+    async def _secure_round(self, node_ids: list[str]) -> node_service_pb2.SecureAggregation:
+        """A new round over ``node_ids``, with their public masking keys (asked for once per step)."""
+        missing = [n for n in node_ids if n not in self._public_keys]
+        if missing:
+            keys = await gather_first_error(
+                self._timed(self._locals[n], self._locals[n].create_masking_key(self._deadline, self._experiment_id))
+                for n in missing
+            )
+            self._public_keys.update(zip(missing, keys, strict=True))
+        return node_service_pb2.SecureAggregation(
+            round_id=uuid.uuid4().hex, public_keys={n: self._public_keys[n] for n in node_ids}
+        )
 
     async def create_remote_global_to_locals(self, table: GlobalTable) -> LocalTables:
         node_ids = self._data.node_ids
@@ -199,6 +231,9 @@ class NodeRuntime(Runtime):
 
     async def create_remote_and_merge_global(self, tables: LocalTables) -> GlobalTable:
         node_ids = tables.node_ids
+        declared = self._summed_outputs.get(_parts_key(tables))
+        if declared is not None:
+            return self._merge_summed(tables, declared)
         parts = [self._small(n, tables.tables[n]) for n in node_ids]
         if all(p is not None for p in parts) and sum(p.nbytes for p in parts if p) <= INLINE_MAX_BYTES:
             small = [p for p in parts if p is not None]
@@ -227,6 +262,27 @@ class NodeRuntime(Runtime):
             self.timings.add(node_id, elapsed)
         return GlobalTable(response.table.name, _columns(response.table))
 
+    def _merge_summed(self, tables: LocalTables, declared: Output) -> GlobalTable:
+        """A secure-sum output's parts, kept here until a global UDF takes them: the global node sums them."""
+        parts = []
+        for node_id in tables.node_ids:
+            part = self._small(node_id, tables.tables[node_id])
+            if part is None:
+                raise InvalidRequestError(
+                    f"output {declared.name!r} is merged by summing, but the part on {node_id} is larger than "
+                    f"{INLINE_MAX_BYTES} bytes; summed outputs must be small aggregates"
+                )
+            parts.append(part)
+        _check_same_schema(tables.node_ids, [decode_schema(p.arrow_schema) for p in parts])
+        message = node_service_pb2.SummedTable(key_columns=declared.keys, is_masked=self._is_secure)
+        for part in parts:
+            message.parts.add(arrow_schema=part.arrow_schema, arrow_batches=part.arrow_batches)
+        BYTES_COPIED.labels(direction="locals_to_global").inc(sum(p.nbytes for p in parts))
+        name = f"{_SUMMED_PREFIX}{len(self._summed)}"
+        self._summed[name] = _Summed(message)
+        columns = tuple(c if c.name in declared.keys else Column(c.name, "real") for c in tables.columns)
+        return GlobalTable(name, columns)
+
     async def read_global(self, table: GlobalTable) -> ArrayBundle:
         started = time.monotonic()
         arrow_schema, batches = await self._open(self._global, table.name)
@@ -245,6 +301,8 @@ class NodeRuntime(Runtime):
 
     def _small(self, node_id: str, table_name: str) -> _Inline | None:
         """The bytes of a small table the controller already holds (virtual or sent inline)."""
+        if table_name.startswith(_SUMMED_PREFIX):
+            raise InvalidRequestError("a merged secure-sum table can only be passed to a global UDF")
         if _is_virtual(table_name):
             return self._virtual[table_name]
         return self._inline.get((node_id, table_name))
@@ -258,7 +316,7 @@ class NodeRuntime(Runtime):
         return {
             k: (self._virtual[v].arrow_schema, self._virtual[v].arrow_batches)
             for k, v in arguments.items()
-            if _is_virtual(v)
+            if v.startswith(_VIRTUAL_PREFIX)
         }
 
     def _keep_inline(self, node_id: str, outputs: Any) -> None:
@@ -298,11 +356,23 @@ class _Inline:
         return sum(map(len, self.arrow_batches))
 
 
+@dataclass(frozen=True, slots=True)
+class _Summed:
+    """A merged secure-sum table: every node's (masked) part, summed by the global node."""
+
+    message: node_service_pb2.SummedTable
+
+
 _VIRTUAL_PREFIX = "inline:"
+_SUMMED_PREFIX = "summed:"
 
 
 def _is_virtual(table_name: str) -> bool:
-    return table_name.startswith(_VIRTUAL_PREFIX)
+    return table_name.startswith((_VIRTUAL_PREFIX, _SUMMED_PREFIX))
+
+
+def _parts_key(tables: LocalTables) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(tables.tables.items()))
 
 
 def _check_same_schema(node_ids: list[str], schemas: list[pa.Schema]) -> None:

@@ -65,6 +65,7 @@ async def serve(config: ControllerConfig, *, stop: asyncio.Event | None = None) 
         catalogue=catalogue,
         flows=flows,
         default_timeout_s=config.experiment_timeout_s,
+        secure_aggregation=config.secure_aggregation,
         journal=journal,
     )
     store = ExperimentStore(runner, config.state_dir, config.experiment_retention_s)

@@ -16,6 +16,8 @@ import pyarrow as pa
 
 from mip_common._proto import common_pb2, node_service_pb2, node_service_pb2_grpc
 from mip_common.arrow_chunks import (
+    arrow_to_bundle,
+    bundle_to_arrow,
     decode_batch,
     decode_schema,
     encode_batches,
@@ -35,6 +37,7 @@ from mip_common.errors import (
     TooFewRowsError,
 )
 from mip_common.filters import compile_selection
+from mip_common.masking import MaskingKey
 from mip_common.metrics import UDF_SECONDS
 from mip_common.naming import check_experiment_id, experiment_table_prefix, new_table_name
 from mip_common.structs import struct_to_python
@@ -44,9 +47,9 @@ from mip_node.config import NodeConfig
 from mip_node.data_models import DataModelSpec, data_catalogue, load_folder
 from mip_node.db import Database, DatasetRecord, Privacy, TableMeta
 from mip_node.table_store import CALL_STARTED, TableStore
-from mip_node.udf_executor import UdfExecutor, UdfRun
+from mip_node.udf_executor import SecureRound, UdfExecutor, UdfRun
 from mip_node.workers import WorkerPool
-from udf_library import UdfSpec
+from udf_library import ArrayBundle, SecureSumError, UdfSpec, sum_masked_parts, sum_parts
 
 __all__ = ["NodeServicer"]
 
@@ -61,6 +64,8 @@ microseconds; two thread hand-offs would cost them more than the computation.
 """
 LIBRARY_PACKAGE = "udf_library"
 """Only UDFs of this package run on the event loop (see ``_is_small_call``)."""
+_MAX_MASKING_KEYS = 10_000
+"""Experiments that may hold a secure-aggregation key at once (each key is a few hundred bytes)."""
 
 
 class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
@@ -87,6 +92,8 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
         self._started = time.monotonic()
         self._request_locks: dict[str, asyncio.Lock] = {}
         self._received_bytes: dict[str, int] = {}
+        self._masking_keys: dict[str, MaskingKey] = {}
+        """Secure-aggregation key pairs by experiment; forgotten when the experiment's tables are deleted."""
 
     # --- tables -------------------------------------------------------------------------
 
@@ -211,6 +218,7 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
             tables = await self._workers.run(self._store.experiment_tables, request.experiment_id)
             names = [t.name for t in tables]
             self._received_bytes.pop(request.experiment_id, None)
+            self._masking_keys.pop(request.experiment_id, None)
         deleted = await self._workers.run(self._store.drop, names)
         await self._workers.run(self._store.flush)  # a deletion the controller was told of is on disk
         await self._record(
@@ -233,7 +241,12 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
                         node_service_pb2.UDFParameter(name=i.name, type=i.type, is_optional=i.is_optional)
                         for i in spec.inputs
                     ],
-                    outputs=[node_service_pb2.UDFOutputSpec(name=o.name, is_shareable=o.shared) for o in spec.outputs],
+                    outputs=[
+                        node_service_pb2.UDFOutputSpec(
+                            name=o.name, is_shareable=o.shared, merge=o.merge, key_columns=o.keys
+                        )
+                        for o in spec.outputs
+                    ],
                 )
                 for spec in sorted(self._udfs.values(), key=lambda s: s.name)
             ]
@@ -251,8 +264,11 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
                 return node_service_pb2.ExecuteUDFResponse.FromString(cached)
             literals = struct_to_python(request.literal_arguments, "literal_arguments")
             tables = dict(request.table_arguments) | self._store_inline_arguments(request)
-            arguments = (request.experiment_id, request.udf_name, tables, literals)
-            if self._is_small_call(spec.func.__module__, tables):
+            if request.summed_table_arguments:
+                tables |= await self._workers.run(self._store_summed_arguments, request, set(tables))
+            secure = self._secure_round(request)
+            arguments = (request.experiment_id, request.udf_name, tables, literals, secure)
+            if secure is None and self._is_small_call(spec.func.__module__, tables):
                 run = self._executor.run(*arguments, is_inline=True)
             else:
                 run = await self._workers.run(self._executor.run, *arguments)
@@ -284,6 +300,23 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
                 return False
             total += stored.nbytes
         return total <= SMALL_CALL_BYTES
+
+    async def CreateMaskingKey(
+        self,
+        request: node_service_pb2.CreateMaskingKeyRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> node_service_pb2.CreateMaskingKeyResponse:
+        check_experiment_id(request.experiment_id)
+        key = self._masking_keys.get(request.experiment_id)
+        if key is None:
+            if len(self._masking_keys) >= _MAX_MASKING_KEYS:
+                raise ResourceLimitError(
+                    f"{_MAX_MASKING_KEYS} experiments hold masking keys on this node; "
+                    "delete finished experiments' tables (DeleteTable by experiment_id) first"
+                )
+            key = self._masking_keys[request.experiment_id] = MaskingKey()
+            await self._record("masking_key_created", experiment_id=request.experiment_id)
+        return node_service_pb2.CreateMaskingKeyResponse(public_key=key.public_bytes, node_id=self._config.node_id)
 
     # --- data ---------------------------------------------------------------------------
 
@@ -469,6 +502,44 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
             names[argument] = stored.name
         return names
 
+    def _secure_round(self, request: node_service_pb2.ExecuteUDFRequest) -> SecureRound | None:
+        if not request.HasField("secure_aggregation"):
+            return None
+        secure = request.secure_aggregation
+        if not secure.round_id or not secure.public_keys:
+            raise InvalidRequestError("secure_aggregation needs a round_id and the public keys of the round's nodes")
+        return SecureRound(secure.round_id, dict(secure.public_keys), self._masking_keys.get(request.experiment_id))
+
+    def _store_summed_arguments(self, request: node_service_pb2.ExecuteUDFRequest, named: set[str]) -> dict[str, str]:
+        """Sum each summed argument's parts (unmasking them when masked) and store the sum as shareable."""
+        if not request.summed_table_arguments:
+            return {}
+        check_experiment_id(request.experiment_id)
+        names = {}
+        for argument, summed in request.summed_table_arguments.items():
+            if argument in named:
+                raise InvalidRequestError(f"argument {argument[:64]!r} is given twice (as a table and summed)")
+            if not summed.parts:
+                raise InvalidRequestError(f"summed argument {argument[:64]!r} has no parts")
+            parts = [_inline_bundle(p) for p in summed.parts]
+            keys = list(summed.key_columns)
+            try:
+                total = sum_masked_parts(parts, keys) if summed.is_masked else sum_parts(parts, keys)
+            except SecureSumError as exc:
+                raise InvalidRequestError(f"summed argument {argument[:64]!r}: {exc}") from exc
+            meta = TableMeta(new_table_name(request.experiment_id, "summed"), Privacy.SHAREABLE, request.experiment_id)
+            stored = self._store.put(meta, bundle_to_arrow(total), total)
+            self._audit.record(
+                "table_received",
+                experiment_id=request.experiment_id,
+                table=stored.name,
+                rows=stored.row_count,
+                summed_parts=len(parts),
+                is_masked=summed.is_masked,
+            )
+            names[argument] = stored.name
+        return names
+
     def _record_sent(self, meta: TableMeta, sent_bytes: int, *, is_complete: bool) -> None:
         """Audit what left the node: the whole table, or as much as was sent before the stream broke off."""
         self._audit.record(
@@ -567,6 +638,11 @@ async def _drain(request_iterator: AsyncIterator[Any]) -> None:
     """Read a refused stream to its end without keeping it, so the client gets the refusal's status."""
     async for _ in request_iterator:
         pass
+
+
+def _inline_bundle(inline: node_service_pb2.InlineTable) -> ArrayBundle:
+    schema = decode_schema(inline.arrow_schema)
+    return arrow_to_bundle(pa.Table.from_batches([decode_batch(schema, b) for b in inline.arrow_batches], schema))
 
 
 def _table_info(meta: TableMeta, schema: pa.Schema) -> common_pb2.TableInfo:

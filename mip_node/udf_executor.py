@@ -14,6 +14,7 @@ from mip_common.arrow_chunks import bundle_to_arrow
 from mip_common.errors import (
     DataRejectedError,
     DeadlineError,
+    FailedPreconditionError,
     InternalError,
     InvalidRequestError,
     NotFoundError,
@@ -21,6 +22,7 @@ from mip_common.errors import (
     SmallCellError,
     TooFewRowsError,
 )
+from mip_common.masking import MaskingKey, mask_words
 from mip_common.naming import check_experiment_id, new_table_name
 from mip_node.audit import AuditLog
 from mip_node.config import NodeConfig
@@ -29,14 +31,19 @@ from mip_node.sandbox import run_in_child
 from mip_node.table_store import TableStore
 from udf_library import (
     ArrayBundle,
+    Output,
+    SecureSumError,
     UdfInputError,
     UdfSpec,
     coerce_literal,
+    encode_fixed,
     shareable_output_problem,
     small_cell_problem,
+    value_matrix,
+    words_bundle,
 )
 
-__all__ = ["UdfExecutor", "UdfRun"]
+__all__ = ["SecureRound", "UdfExecutor", "UdfRun"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +54,16 @@ class UdfRun:
 
     outputs: list[tuple[str, TableMeta]]
     compute_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class SecureRound:
+    """The secure-aggregation round of a local UDF call: who takes part, by public masking key."""
+
+    round_id: str
+    public_keys: Mapping[str, bytes]
+    key: MaskingKey | None
+    """This node's key for the experiment (None: CreateMaskingKey was never called)."""
 
 
 class UdfExecutor:
@@ -75,13 +92,16 @@ class UdfExecutor:
         udf_name: str,
         table_arguments: Mapping[str, str],
         literal_arguments: Mapping[str, Any],
+        secure: SecureRound | None = None,
         *,
         is_inline: bool = False,
     ) -> UdfRun:
         """Run a UDF and store its outputs; blocking, so call it from a worker thread.
 
-        ``is_inline`` runs the UDF on the calling thread with no ``udf_timeout_s`` thread
-        around it: only for calls known to be short (the servicer's small library calls).
+        With ``secure``, outputs declared ``merge="secure_sum"`` are checked in the clear,
+        then stored (and so shared) only as masked fixed-point words. ``is_inline`` runs the
+        UDF on the calling thread with no ``udf_timeout_s`` thread around it: only for calls
+        known to be short (the servicer's small library calls).
         """
         spec = self.spec(udf_name)
         check_experiment_id(experiment_id)
@@ -108,6 +128,8 @@ class UdfExecutor:
         self._check_shareable(experiment_id, spec, results, lineage_rows)
         outputs = []
         for output, bundle in zip(spec.outputs, results, strict=True):
+            if secure is not None and output.is_secure_sum:
+                bundle = self._masked(experiment_id, spec, output, bundle, secure)
             meta = TableMeta(
                 name=new_table_name(experiment_id, output.name),
                 privacy=Privacy.SHAREABLE if output.shared else Privacy.PRIVATE,
@@ -137,6 +159,30 @@ class UdfExecutor:
                 if leak:
                     raise PrivacyError(f"{spec.name}: {leak}")
                 raise SmallCellError(f"{spec.name}: {cell}")
+
+    def _masked(
+        self, experiment_id: str, spec: UdfSpec, output: Output, bundle: ArrayBundle, secure: SecureRound
+    ) -> ArrayBundle:
+        """The output's value columns as masked fixed-point words (int64), its key columns as they are."""
+        if secure.key is None:
+            raise FailedPreconditionError(
+                f"{spec.name}: secure aggregation needs this node's masking key of experiment "
+                f"{experiment_id!r}; call CreateMaskingKey first"
+            )
+        own = secure.public_keys.get(self._config.node_id)
+        if own != secure.key.public_bytes:
+            raise InvalidRequestError(
+                f"{spec.name}: the round's public keys must include this node ({self._config.node_id!r}) "
+                "with the key CreateMaskingKey returned"
+            )
+        try:
+            names, values = value_matrix(bundle, output.keys)
+            words = encode_fixed(values, len(secure.public_keys))
+        except SecureSumError as exc:
+            raise DataRejectedError(f"{spec.name}: output {output.name!r}: {exc}") from exc
+        context = f"{experiment_id}/{secure.round_id}/{output.name}"
+        masked = mask_words(words, secure.key, self._config.node_id, secure.public_keys, context)
+        return words_bundle(bundle, output.keys, names, masked)
 
     def _check_argument_names(self, spec: UdfSpec, tables: Mapping[str, str], literals: Mapping[str, Any]) -> None:
         problems = []

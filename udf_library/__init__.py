@@ -12,26 +12,48 @@ from udf_library._literals import coerce_literal
 from udf_library._policy import EXTREMES_MODES, DisclosurePolicy
 from udf_library._privacy import SMALL_CELL_RULE, shareable_output_problem, small_cell_problem
 from udf_library._registry import discover_udfs
+from udf_library._secure_sum import (
+    FRACTION_BITS,
+    SECURE_SUM,
+    SecureSumError,
+    decode_fixed,
+    encode_fixed,
+    fixed_point_bound,
+    sum_masked_parts,
+    sum_parts,
+    value_matrix,
+    words_bundle,
+)
 from udf_library._udf import WHOLE_VIEW, Output, UdfInput, UdfSpec, private, shared, udf, udf_spec
 
 __all__ = [
     "EXTREMES_MODES",
+    "FRACTION_BITS",
+    "SECURE_SUM",
     "SMALL_CELL_RULE",
     "WHOLE_VIEW",
     "ArrayBundle",
     "DisclosurePolicy",
     "Output",
+    "SecureSumError",
     "UdfInput",
     "UdfInputError",
     "UdfSpec",
     "assign_folds",
     "coerce_literal",
+    "decode_fixed",
     "discover_udfs",
+    "encode_fixed",
+    "fixed_point_bound",
     "kind_of",
     "private",
     "shareable_output_problem",
     "shared",
     "small_cell_problem",
+    "sum_masked_parts",
+    "sum_parts",
     "udf",
     "udf_spec",
+    "value_matrix",
+    "words_bundle",
 ]

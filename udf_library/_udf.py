@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from udf_library._bundle import ArrayBundle
 from udf_library._policy import DisclosurePolicy
+from udf_library._secure_sum import SECURE_SUM
 
 __all__ = ["WHOLE_VIEW", "Output", "UdfInput", "UdfSpec", "private", "shared", "udf", "udf_spec"]
 
@@ -18,6 +19,8 @@ WHOLE_VIEW = "<whole view>"
 """``shared(name, rows=WHOLE_VIEW)``: the output is one aggregate over every row of its input."""
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+_MERGES = ("concat", SECURE_SUM)
 
 _LITERAL_TYPES: dict[Any, str] = {
     int: "int",
@@ -42,6 +45,10 @@ class Output:
     refuses a shared output over private rows that declares nothing, and one with a cell
     under its ``min_cell_rows``. ``label`` names the column that says which cell it was
     (never its count); ``hint`` tells the researcher what to change.
+
+    ``merge`` is how the global node merges the nodes' tables: ``"concat"`` (one block of
+    rows per node) or ``"secure_sum"`` (the element-wise sum of every column but the
+    ``keys``, which must be equal on every node; masked under secure aggregation).
     """
 
     name: str
@@ -49,6 +56,13 @@ class Output:
     rows: tuple[str, ...] = ()
     label: str = ""
     hint: str = ""
+    merge: str = "concat"
+    keys: tuple[str, ...] = ()
+
+    @property
+    def is_secure_sum(self) -> bool:
+        """Whether the output is merged as a sum over nodes (masked under secure aggregation)."""
+        return self.merge == SECURE_SUM
 
     @property
     def is_whole_view(self) -> bool:
@@ -56,10 +70,22 @@ class Output:
         return self.rows == (WHOLE_VIEW,)
 
 
-def shared(name: str, *, rows: str | tuple[str, ...] = (), label: str = "", hint: str = "") -> Output:
+def shared(
+    name: str,
+    *,
+    rows: str | tuple[str, ...] = (),
+    label: str = "",
+    hint: str = "",
+    merge: str = "concat",
+    keys: tuple[str, ...] = (),
+) -> Output:
     """An output that may be read by the controller and copied to other nodes; see ``Output``."""
+    if merge not in _MERGES:
+        raise TypeError(f"output {name!r}: merge must be one of {_MERGES}, got {merge!r}")
+    if keys and merge != SECURE_SUM:
+        raise TypeError(f"output {name!r}: keys are only for merge={SECURE_SUM!r}")
     declared = (rows,) if isinstance(rows, str) else tuple(rows)
-    return Output(name, shared=True, rows=declared, label=label, hint=hint)
+    return Output(name, shared=True, rows=declared, label=label, hint=hint, merge=merge, keys=tuple(keys))
 
 
 def private(name: str) -> Output:

@@ -1,7 +1,8 @@
 """One-way ANOVA with Tukey's HSD, and two-way ANOVA (type I and II sums of squares).
 
-Nodes share one row of per-group (or per-cell) counts, means and centred sums of
-squares. That is enough for every factorial model: each model's residual sum of
+Nodes share one row of per-group (or per-cell) counts, sums and sums of squares, merged
+by adding them (on masked words under secure aggregation); the global node derives the
+means and centred sums of squares. That is enough for every factorial model: each model's residual sum of
 squares is the within-cell sum plus a weighted least-squares fit of the cell means.
 """
 
@@ -17,7 +18,7 @@ from udf_library._bundle import ArrayBundle
 from udf_library._errors import UdfInputError
 from udf_library._hints import GROUP_HINT
 from udf_library._lazy import LazyModule
-from udf_library._moments import moments, pool_moments
+from udf_library._moments import pool_sums, sums
 from udf_library._studentized_range import studentized_range_sf
 from udf_library._udf import shared, udf
 
@@ -38,19 +39,19 @@ VARIABLE = "variable"
 """Names the grouping variable of a moments row, so a refusal can name it (never a group's count)."""
 
 
-@udf(outputs=(shared("moments", rows="n_*", label=VARIABLE, hint=GROUP_HINT),))
+@udf(outputs=(shared("moments", rows="n_*", label=VARIABLE, hint=GROUP_HINT, merge="secure_sum", keys=(VARIABLE,)),))
 def local_group_moments(data: ArrayBundle, column: str, group_column: str, levels: list[str]) -> ArrayBundle:
-    """Count, mean and M2 of ``column`` for each of ``levels`` of ``group_column`` (one row)."""
+    """Count, sum and sum of squares of ``column`` for each of ``levels`` of ``group_column`` (one row)."""
     values = data[column].astype(np.float64)
     groups = _as_text(data[group_column])
     columns: dict[str, list[Any]] = {VARIABLE: [group_column]}
     for j, level in enumerate(levels):
-        n, mean, m2 = moments(values[groups == level])
-        columns |= {f"n_{j}": [n], f"mean_{j}": [mean], f"m2_{j}": [m2]}
+        n, total, squares = sums(values[groups == level])
+        columns |= {f"n_{j}": [n], f"sum_{j}": [total], f"sxx_{j}": [squares]}
     return ArrayBundle(columns)
 
 
-@udf(outputs=(shared("moments", rows="n_*", label=VARIABLE, hint=GROUP_HINT),))
+@udf(outputs=(shared("moments", rows="n_*", label=VARIABLE, hint=GROUP_HINT, merge="secure_sum", keys=(VARIABLE,)),))
 def local_cell_moments(
     data: ArrayBundle,
     column: str,
@@ -59,7 +60,7 @@ def local_cell_moments(
     levels_a: list[str],
     levels_b: list[str],
 ) -> ArrayBundle:
-    """Count, mean and M2 of ``column`` in every cell of ``factor_a`` x ``factor_b`` (one row)."""
+    """Count, sum and sum of squares of ``column`` in every cell of ``factor_a`` x ``factor_b`` (one row)."""
     values = data[column].astype(np.float64)
     a = _as_text(data[factor_a])
     b = _as_text(data[factor_b])
@@ -67,9 +68,9 @@ def local_cell_moments(
     for i, level_a in enumerate(levels_a):
         in_a = a == level_a
         for j, level_b in enumerate(levels_b):
-            n, mean, m2 = moments(values[in_a & (b == level_b)])
+            n, total, squares = sums(values[in_a & (b == level_b)])
             key = f"{i}_{j}"
-            columns |= {f"n_{key}": [n], f"mean_{key}": [mean], f"m2_{key}": [m2]}
+            columns |= {f"n_{key}": [n], f"sum_{key}": [total], f"sxx_{key}": [squares]}
     return ArrayBundle(columns)
 
 
@@ -227,11 +228,11 @@ def _as_text(column: npt.NDArray[np.generic]) -> npt.NDArray[np.object_]:
 
 
 def _pool(moments: ArrayBundle, key: str) -> tuple[float, float, float]:
-    """Chan's pooled count, mean and M2 of one group over the per-node rows."""
-    return pool_moments(
+    """The pooled count, mean and M2 of one group from the merged sums."""
+    return pool_sums(
         moments[f"n_{key}"].astype(np.float64),
-        moments[f"mean_{key}"].astype(np.float64),
-        moments[f"m2_{key}"].astype(np.float64),
+        moments[f"sum_{key}"].astype(np.float64),
+        moments[f"sxx_{key}"].astype(np.float64),
     )
 
 

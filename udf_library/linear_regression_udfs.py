@@ -52,7 +52,7 @@ def global_levels(counts: ArrayBundle) -> ArrayBundle:
     return _design.observed_levels(counts)
 
 
-@udf(outputs=(shared("moments", rows=("n", "cell_*"), hint=LEVEL_HINT),))
+@udf(outputs=(shared("moments", rows=("n", "cell_*"), hint=LEVEL_HINT, merge="secure_sum"),))
 def local_moments(
     data: ArrayBundle, y: str, categoricals: list[str], numerics: list[str], levels: dict[str, Any]
 ) -> ArrayBundle:
@@ -100,7 +100,7 @@ def global_fit(moments: ArrayBundle, names: list[str]) -> tuple[ArrayBundle, Arr
     return coefficients, summary
 
 
-@udf(outputs=(shared("moments", rows=("f*_n", "cell_*"), hint=FOLD_HINT),))
+@udf(outputs=(shared("moments", rows=("f*_n", "cell_*"), hint=FOLD_HINT, merge="secure_sum"),))
 def local_cv_moments(
     data: ArrayBundle,
     y: str,

@@ -55,7 +55,13 @@ def global_levels(counts: ArrayBundle) -> ArrayBundle:
     return _design.observed_levels(counts)
 
 
-@udf(outputs=(shared("step", rows=("n", "n_pos", "n_neg", "cell_*"), hint=f"{CLASS_HINT}; or {LEVEL_HINT}"),))
+@udf(
+    outputs=(
+        shared(
+            "step", rows=("n", "n_pos", "n_neg", "cell_*"), hint=f"{CLASS_HINT}; or {LEVEL_HINT}", merge="secure_sum"
+        ),
+    )
+)
 def local_newton_step(
     data: ArrayBundle,
     y: str,
@@ -124,7 +130,11 @@ def global_summary(step: ArrayBundle, names: list[str], coefficients: list[float
     return table, summary
 
 
-@udf(outputs=(shared("step", rows=("f*_n", "f*_n_pos", "f*_n_neg"), hint=f"{FOLD_HINT}; or {CLASS_HINT}"),))
+@udf(
+    outputs=(
+        shared("step", rows=("f*_n", "f*_n_pos", "f*_n_neg"), hint=f"{FOLD_HINT}; or {CLASS_HINT}", merge="secure_sum"),
+    )
+)
 def local_cv_newton_step(
     data: ArrayBundle,
     y: str,
@@ -170,7 +180,7 @@ def global_cv_newton_update(
     return _state_row(new.ravel(), np.abs(new - betas).max(initial=0.0), 0.0)
 
 
-@udf(outputs=(shared("scores", rows="f*_n", hint=FOLD_HINT),))
+@udf(outputs=(shared("scores", rows="f*_n", hint=FOLD_HINT, merge="secure_sum"),))
 def local_cv_scores(
     data: ArrayBundle,
     y: str,

@@ -22,7 +22,7 @@ from udf_library._bundle import ArrayBundle
 from udf_library._errors import UdfInputError
 from udf_library._folds import assign_folds
 from udf_library._hints import CLASS_HINT, FOLD_HINT
-from udf_library._packing import pack, unpack
+from udf_library._packing import PACK_ROW, pack, unpack
 from udf_library._udf import WHOLE_VIEW, private, shared, udf
 
 __all__ = [
@@ -53,17 +53,13 @@ COUNT = "count"
 # --------------------------------------------------------------------------- Gaussian
 
 
-@udf(outputs=(shared("stats", rows="n_*", hint=CLASS_HINT),))
+@udf(outputs=(shared("stats", rows="n_*", hint=CLASS_HINT, merge="secure_sum", keys=(PACK_ROW,)),))
 def local_gaussian_stats(data: ArrayBundle, y: str, x: list[str], classes: list[str]) -> ArrayBundle:
-    """Per-class count, mean and sum of squared deviations: one wide row.
-
-    Means and deviations about the local mean (not raw sums of squares) keep the
-    pooled variance accurate when nodes are merged with Chan's formula.
-    """
+    """Per-class count, sums and sums of squares (packed): they merge by adding, securely or not."""
     labels = encode_levels(data[y], classes, y)
     points = data.matrix(x)
-    counts, means, m2 = _class_moments(points, labels, len(classes))
-    return pack({"n": counts, "mean": means, "m2": m2})
+    counts, sums, squares = _class_sums(points, labels, len(classes))
+    return pack({"n": counts, "sum": sums, "sxx": squares})
 
 
 @udf(outputs=(shared("model"),))
@@ -74,8 +70,10 @@ def global_gaussian_model(stats: ArrayBundle, x: list[str], classes: list[str], 
     variance gets ``var_smoothing`` times the largest pooled variance of any feature.
     """
     shape = (len(classes), len(x))
-    counts, means, m2 = _merge_moments(
-        unpack(stats, "n", shape[:1]), unpack(stats, "mean", shape), unpack(stats, "m2", shape)
+    counts, means, m2 = _moments_from_sums(
+        unpack(stats, "n", shape[:1]).sum(axis=0),
+        unpack(stats, "sum", shape).sum(axis=0),
+        unpack(stats, "sxx", shape).sum(axis=0),
     )
     present = counts > 0
     if not present.any():
@@ -91,22 +89,27 @@ def global_gaussian_model(stats: ArrayBundle, x: list[str], classes: list[str], 
     return ArrayBundle(columns)
 
 
-@udf(outputs=(shared("stats", rows="n_*", hint=f"{CLASS_HINT}; or {FOLD_HINT}"), private("folds")))
+@udf(
+    outputs=(
+        shared("stats", rows="n_*", hint=f"{CLASS_HINT}; or {FOLD_HINT}", merge="secure_sum", keys=(PACK_ROW,)),
+        private("folds"),
+    )
+)
 def local_gaussian_fold_stats(
     data: ArrayBundle, y: str, x: list[str], classes: list[str], n_splits: int, seed: int
 ) -> tuple[ArrayBundle, ArrayBundle]:
-    """Assign this node's rows to folds (private) and share per-fold class moments."""
+    """Assign this node's rows to folds (private) and share per-fold class sums (as the fit's)."""
     labels = encode_levels(data[y], classes, y)
     folds = assign_folds(data.num_rows, n_splits, seed)
     points = data.matrix(x)
     k = len(classes)
     counts = np.zeros((n_splits, k))
-    means = np.zeros((n_splits, k, len(x)))
-    m2 = np.zeros((n_splits, k, len(x)))
+    sums = np.zeros((n_splits, k, len(x)))
+    squares = np.zeros((n_splits, k, len(x)))
     for fold in range(n_splits):
         in_fold = folds == fold
-        counts[fold], means[fold], m2[fold] = _class_moments(points[in_fold], labels[in_fold], k)
-    stats = pack({"n": counts, "mean": means, "m2": m2})
+        counts[fold], sums[fold], squares[fold] = _class_sums(points[in_fold], labels[in_fold], k)
+    stats = pack({"n": counts, "sum": sums, "sxx": squares})
     return stats, ArrayBundle({FOLD: folds})
 
 
@@ -120,19 +123,17 @@ def global_gaussian_fold_models(
     prior of -inf, so it is never predicted by that fold's model.
     """
     k, p = len(classes), len(x)
-    counts = unpack(stats, "n", (n_splits, k))
-    means = unpack(stats, "mean", (n_splits, k, p))
-    m2 = unpack(stats, "m2", (n_splits, k, p))
-    # Axis 0 is the node, axis 1 the fold: a fold's training rows merge both.
+    # Axis 0 is the node (or one summed part), axis 1 the fold: a fold's training rows add both.
+    counts = unpack(stats, "n", (n_splits, k)).sum(axis=0)
+    sums = unpack(stats, "sum", (n_splits, k, p)).sum(axis=0)
+    squares = unpack(stats, "sxx", (n_splits, k, p)).sum(axis=0)
     rows: dict[str, list[Any]] = {FOLD: [], CLASS: [], "log_prior": []}
     thetas: list[FloatArray] = []
     variances: list[FloatArray] = []
     for fold in range(n_splits):
         train = np.arange(n_splits) != fold
-        train_counts, train_means, train_m2 = _merge_moments(
-            counts[:, train].reshape(-1, k),
-            means[:, train].reshape(-1, k, p),
-            m2[:, train].reshape(-1, k, p),
+        train_counts, train_means, train_m2 = _moments_from_sums(
+            counts[train].sum(axis=0), sums[train].sum(axis=0), squares[train].sum(axis=0)
         )
         if train_counts.sum() == 0:
             raise UdfInputError(f"fold {fold} leaves no training rows; use fewer splits")
@@ -152,7 +153,9 @@ def global_gaussian_fold_models(
     return ArrayBundle(columns)
 
 
-@udf(outputs=(shared("confusion", rows=WHOLE_VIEW),))  # fold x class cells passed in the stats round
+@udf(
+    outputs=(shared("confusion", rows=WHOLE_VIEW, merge="secure_sum", keys=(PACK_ROW,)),)
+)  # fold x class cells passed in the stats round
 def local_gaussian_fold_confusion(
     data: ArrayBundle,
     folds: ArrayBundle,
@@ -193,7 +196,7 @@ def gaussian_predict(points: FloatArray, theta: FloatArray, var: FloatArray, log
 # ------------------------------------------------------------------------ categorical
 
 
-@udf(outputs=(shared("counts", rows=("n_*", "cat*_*"), hint=CLASS_HINT),))
+@udf(outputs=(shared("counts", rows=("n_*", "cat*_*"), hint=CLASS_HINT, merge="secure_sum", keys=(PACK_ROW,)),))
 def local_categorical_counts(
     data: ArrayBundle, y: str, x: list[str], classes: list[str], categories: dict[str, Any]
 ) -> ArrayBundle:
@@ -263,7 +266,14 @@ def global_categorical_model(
     return class_table, ArrayBundle(columns)
 
 
-@udf(outputs=(shared("counts", rows=("n_*", "cat*_*"), hint=f"{CLASS_HINT}; or {FOLD_HINT}"), private("folds")))
+@udf(
+    outputs=(
+        shared(
+            "counts", rows=("n_*", "cat*_*"), hint=f"{CLASS_HINT}; or {FOLD_HINT}", merge="secure_sum", keys=(PACK_ROW,)
+        ),
+        private("folds"),
+    )
+)
 def local_categorical_fold_counts(
     data: ArrayBundle,
     y: str,
@@ -332,7 +342,9 @@ def global_categorical_fold_models(
     return priors, probs
 
 
-@udf(outputs=(shared("confusion", rows=WHOLE_VIEW),))  # fold x class cells passed in the counts round
+@udf(
+    outputs=(shared("confusion", rows=WHOLE_VIEW, merge="secure_sum", keys=(PACK_ROW,)),)
+)  # fold x class cells passed in the counts round
 def local_categorical_fold_confusion(
     data: ArrayBundle,
     folds: ArrayBundle,
@@ -460,15 +472,22 @@ def _levels_of(categories: dict[str, Any], name: str) -> list[str]:
     return [str(level) for level in levels]
 
 
-def _class_moments(points: FloatArray, labels: IntArray, k: int) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Per-class count, mean and sum of squared deviations from that mean."""
+def _class_sums(points: FloatArray, labels: IntArray, k: int) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Per-class count, sums and sums of squares of each feature."""
     counts = np.bincount(labels, minlength=k).astype(np.float64)
     sums = np.zeros((k, points.shape[1]))
     np.add.at(sums, labels, points)
-    means = np.divide(sums, counts[:, None], out=np.zeros_like(sums), where=counts[:, None] > 0)
-    deviations = points - means[labels]
-    m2 = np.zeros_like(sums)
-    np.add.at(m2, labels, deviations**2)
+    squares = np.zeros_like(sums)
+    np.add.at(squares, labels, points**2)
+    return counts, sums, squares
+
+
+def _moments_from_sums(
+    counts: FloatArray, sums: FloatArray, squares: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Per-group count, mean and sum of squared deviations from the pooled sums (groups x features)."""
+    means = np.divide(sums, counts[..., None], out=np.zeros_like(sums), where=counts[..., None] > 0)
+    m2 = np.maximum(squares - counts[..., None] * means**2, 0.0)
     return counts, means, m2
 
 

@@ -28,7 +28,7 @@ VARIABLE = "variable"
 COMPONENT = "component"
 
 
-@udf(outputs=(shared("moments", rows="n"),))
+@udf(outputs=(shared("moments", rows="n", merge="secure_sum"),))
 def local_moments(data: ArrayBundle, variables: list[str], transformations: dict[str, Any]) -> ArrayBundle:
     """Moments of ``variables`` after their log/exp transformations, as one row.
 

@@ -26,7 +26,7 @@ __all__ = ["global_correlations", "local_moments"]
 ROW_LABELS = "variables"
 
 
-@udf(outputs=(shared("moments", rows="n"),))
+@udf(outputs=(shared("moments", rows="n", merge="secure_sum"),))
 def local_moments(data: ArrayBundle, variables: list[str]) -> ArrayBundle:
     """Moments of ``variables`` as one row."""
     return _design.moments_row(_design.moments_of(data.matrix(variables)))

@@ -1,8 +1,8 @@
 """Student's t-tests (one-sample, paired, independent) from per-node moments.
 
-Each node shares one row of counts, means and centred sums of squares (M2); the
-global node pools them with Chan's update, which stays exact where raw sums of
-squares would cancel, and runs the test as R ``t.test`` does.
+Each node shares one row of counts, sums and sums of squares, merged by adding them
+(secure aggregation can add masked ones); the global node derives the pooled means
+and centred sums of squares and runs the test as R ``t.test`` does.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from udf_library._bundle import ArrayBundle
 from udf_library._errors import UdfInputError
 from udf_library._hints import GROUP_HINT
 from udf_library._lazy import LazyModule
-from udf_library._moments import moments, pool_moments
+from udf_library._moments import pool_sums, sums
 from udf_library._udf import shared, udf
 
 if TYPE_CHECKING:
@@ -37,34 +37,40 @@ CONFIDENCE_LEVEL = 0.95
 """The MIP reference reports 95% intervals whatever ``alpha`` is (R's default conf.level)."""
 
 
-@udf(outputs=(shared("moments", rows="n"),))
+@udf(outputs=(shared("moments", rows="n", merge="secure_sum"),))
 def local_moments(data: ArrayBundle, column: str) -> ArrayBundle:
-    """Count, mean and M2 of one numeric column: all a one-sample test needs."""
-    n, mean, m2 = moments(data[column].astype(np.float64))
-    return ArrayBundle({"n": [n], "mean": [mean], "m2": [m2]})
+    """Count, sum and sum of squares of one numeric column: all a one-sample test needs."""
+    n, total, squares = sums(data[column].astype(np.float64))
+    return ArrayBundle({"n": [n], "sum": [total], "sxx": [squares]})
 
 
-@udf(outputs=(shared("moments", rows=("a_n", "b_n", "d_n")),))
+@udf(outputs=(shared("moments", rows=("a_n", "b_n", "d_n"), merge="secure_sum"),))
 def local_paired_moments(data: ArrayBundle, first: str, second: str) -> ArrayBundle:
     """Moments of ``first``, ``second`` and ``first - second`` over the node's paired rows."""
     a = data[first].astype(np.float64)
     b = data[second].astype(np.float64)
     columns: dict[str, list[float]] = {}
     for prefix, values in (("a", a), ("b", b), ("d", a - b)):
-        n, mean, m2 = moments(values)
-        columns |= {f"{prefix}_n": [n], f"{prefix}_mean": [mean], f"{prefix}_m2": [m2]}
+        n, total, squares = sums(values)
+        columns |= {f"{prefix}_n": [n], f"{prefix}_sum": [total], f"{prefix}_sxx": [squares]}
     return ArrayBundle(columns)
 
 
-@udf(outputs=(shared("moments", rows=("a_n", "b_n"), label="variable", hint=GROUP_HINT),))
+@udf(
+    outputs=(
+        shared(
+            "moments", rows=("a_n", "b_n"), label="variable", hint=GROUP_HINT, merge="secure_sum", keys=("variable",)
+        ),
+    )
+)
 def local_group_moments(data: ArrayBundle, column: str, group_column: str, group_a: str, group_b: str) -> ArrayBundle:
     """Moments of ``column`` within group A and within group B of ``group_column``."""
     values = data[column].astype(np.float64)
     groups = np.array([None if g is None else str(g) for g in data[group_column]], dtype=object)
     columns: dict[str, list[Any]] = {"variable": [group_column]}
     for prefix, level in (("a", group_a), ("b", group_b)):
-        n, mean, m2 = moments(values[groups == level])
-        columns |= {f"{prefix}_n": [n], f"{prefix}_mean": [mean], f"{prefix}_m2": [m2]}
+        n, total, squares = sums(values[groups == level])
+        columns |= {f"{prefix}_n": [n], f"{prefix}_sum": [total], f"{prefix}_sxx": [squares]}
     return ArrayBundle(columns)
 
 
@@ -168,11 +174,11 @@ def global_independent(moments: ArrayBundle, alternative: str, equal_var: bool) 
 
 
 def _pool(moments: ArrayBundle, prefix: str) -> tuple[float, float, float]:
-    """Chan's pooled count, mean and M2 over the per-node rows."""
-    return pool_moments(
+    """The pooled count, mean and M2 from the merged sums."""
+    return pool_sums(
         moments[f"{prefix}n"].astype(np.float64),
-        moments[f"{prefix}mean"].astype(np.float64),
-        moments[f"{prefix}m2"].astype(np.float64),
+        moments[f"{prefix}sum"].astype(np.float64),
+        moments[f"{prefix}sxx"].astype(np.float64),
     )
 
 

@@ -445,6 +445,7 @@ class StepResult(_message.Message):
     PARTICIPANTS_FIELD_NUMBER: _builtins.int
     EXCLUSIONS_FIELD_NUMBER: _builtins.int
     RESULT_JSON_FIELD_NUMBER: _builtins.int
+    SECURE_AGGREGATION_OUTPUTS_FIELD_NUMBER: _builtins.int
     step: _builtins.str
     """Step name."""
     algorithm: _builtins.str
@@ -468,6 +469,12 @@ class StepResult(_message.Message):
     def exclusions(self) -> _containers.RepeatedCompositeFieldContainer[Global___NodeExclusion]:
         """Local nodes left out, and why."""
 
+    @_builtins.property
+    def secure_aggregation_outputs(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Outputs merged by secure aggregation ("udf/output", each round once): the controller
+        and the global node saw only masked words of each node's part, and only the sum in the clear.
+        """
+
     def __init__(
         self,
         *,
@@ -477,10 +484,11 @@ class StepResult(_message.Message):
         participants: _abc.Iterable[Global___NodeParticipation] | None = ...,
         exclusions: _abc.Iterable[Global___NodeExclusion] | None = ...,
         result_json: _builtins.str = ...,
+        secure_aggregation_outputs: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["algorithm", b"algorithm", "exclusions", b"exclusions", "participants", b"participants", "result", b"result", "result_json", b"result_json", "step", b"step"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["algorithm", b"algorithm", "exclusions", b"exclusions", "participants", b"participants", "result", b"result", "result_json", b"result_json", "secure_aggregation_outputs", b"secure_aggregation_outputs", "step", b"step"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -157,6 +157,27 @@ class ExecuteUDFRequest(_message.Message):
         def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 
+    @_typing.final
+    class SummedTableArgumentsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> Global___SummedTable: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: Global___SummedTable | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     EXPERIMENT_ID_FIELD_NUMBER: _builtins.int
     UDF_NAME_FIELD_NUMBER: _builtins.int
@@ -164,6 +185,8 @@ class ExecuteUDFRequest(_message.Message):
     LITERAL_ARGUMENTS_FIELD_NUMBER: _builtins.int
     INLINE_MAX_BYTES_FIELD_NUMBER: _builtins.int
     INLINE_TABLE_ARGUMENTS_FIELD_NUMBER: _builtins.int
+    SECURE_AGGREGATION_FIELD_NUMBER: _builtins.int
+    SUMMED_TABLE_ARGUMENTS_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Client-made UUID; a repeated call with the same id returns the first call's result."""
     experiment_id: _builtins.str
@@ -189,6 +212,19 @@ class ExecuteUDFRequest(_message.Message):
         of the experiment. A parameter is named here or in table_arguments, not both.
         """
 
+    @_builtins.property
+    def secure_aggregation(self) -> Global___SecureAggregation:
+        """Secure aggregation of this call's outputs declared merge="secure_sum": set on local
+        nodes when the federation turns it on; each such output is then stored and sent as
+        masked fixed-point words.
+        """
+
+    @_builtins.property
+    def summed_table_arguments(self) -> _containers.MessageMap[_builtins.str, Global___SummedTable]:
+        """Tables to sum before the call, for UDF parameters that take tables (the merge of
+        outputs declared merge="secure_sum"): the node stores the sum as a shareable table.
+        """
+
     def __init__(
         self,
         *,
@@ -199,10 +235,12 @@ class ExecuteUDFRequest(_message.Message):
         literal_arguments: _struct_pb2.Struct | None = ...,
         inline_max_bytes: _builtins.int = ...,
         inline_table_arguments: _abc.Mapping[_builtins.str, Global___InlineTable] | None = ...,
+        secure_aggregation: Global___SecureAggregation | None = ...,
+        summed_table_arguments: _abc.Mapping[_builtins.str, Global___SummedTable] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["literal_arguments", b"literal_arguments"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["literal_arguments", b"literal_arguments", "secure_aggregation", b"secure_aggregation"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["experiment_id", b"experiment_id", "inline_max_bytes", b"inline_max_bytes", "inline_table_arguments", b"inline_table_arguments", "literal_arguments", b"literal_arguments", "request_id", b"request_id", "table_arguments", b"table_arguments", "udf_name", b"udf_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["experiment_id", b"experiment_id", "inline_max_bytes", b"inline_max_bytes", "inline_table_arguments", b"inline_table_arguments", "literal_arguments", b"literal_arguments", "request_id", b"request_id", "secure_aggregation", b"secure_aggregation", "summed_table_arguments", b"summed_table_arguments", "table_arguments", b"table_arguments", "udf_name", b"udf_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -299,6 +337,88 @@ class InlineTable(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___InlineTable: _TypeAlias = InlineTable  # noqa: Y015
+
+@_typing.final
+class SecureAggregation(_message.Message):
+    """The round of secure aggregation an ExecuteUDF call on a local node takes part in."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class PublicKeysEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.bytes
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.bytes = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    ROUND_ID_FIELD_NUMBER: _builtins.int
+    PUBLIC_KEYS_FIELD_NUMBER: _builtins.int
+    round_id: _builtins.str
+    """Unique per call of one UDF on all the round's nodes: with the output name it picks the masks."""
+    @_builtins.property
+    def public_keys(self) -> _containers.ScalarMap[_builtins.str, _builtins.bytes]:
+        """Public masking key (CreateMaskingKey) of every local node of the round, this one included, by node id."""
+
+    def __init__(
+        self,
+        *,
+        round_id: _builtins.str = ...,
+        public_keys: _abc.Mapping[_builtins.str, _builtins.bytes] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["public_keys", b"public_keys", "round_id", b"round_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SecureAggregation: _TypeAlias = SecureAggregation  # noqa: Y015
+
+@_typing.final
+class SummedTable(_message.Message):
+    """The parts, one per local node, of an output merged by summing; their sum is the table."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTS_FIELD_NUMBER: _builtins.int
+    KEY_COLUMNS_FIELD_NUMBER: _builtins.int
+    IS_MASKED_FIELD_NUMBER: _builtins.int
+    is_masked: _builtins.bool
+    """Whether the parts hold masked fixed-point words (secure aggregation) rather than numbers."""
+    @_builtins.property
+    def parts(self) -> _containers.RepeatedCompositeFieldContainer[Global___InlineTable]:
+        """Each node's table, in node order."""
+
+    @_builtins.property
+    def key_columns(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Columns that name cells (cluster, level): equal in every part, kept as they are."""
+
+    def __init__(
+        self,
+        *,
+        parts: _abc.Iterable[Global___InlineTable] | None = ...,
+        key_columns: _abc.Iterable[_builtins.str] | None = ...,
+        is_masked: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["is_masked", b"is_masked", "key_columns", b"key_columns", "parts", b"parts"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SummedTable: _TypeAlias = SummedTable  # noqa: Y015
 
 @_typing.final
 class GetTableDataRequest(_message.Message):
@@ -503,19 +623,31 @@ class UDFOutputSpec(_message.Message):
 
     NAME_FIELD_NUMBER: _builtins.int
     IS_SHAREABLE_FIELD_NUMBER: _builtins.int
+    MERGE_FIELD_NUMBER: _builtins.int
+    KEY_COLUMNS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Output name."""
     is_shareable: _builtins.bool
     """Whether it may leave the node (after the node's row-level check)."""
+    merge: _builtins.str
+    """How the global node merges the nodes' tables: "concat" (one block per node) or
+    "secure_sum" (summed; masked under secure aggregation).
+    """
+    @_builtins.property
+    def key_columns(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Under "secure_sum": the columns naming cells, equal on every node and never masked."""
+
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
         is_shareable: _builtins.bool = ...,
+        merge: _builtins.str = ...,
+        key_columns: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["is_shareable", b"is_shareable", "name", b"name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["is_shareable", b"is_shareable", "key_columns", b"key_columns", "merge", b"merge", "name", b"name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -852,3 +984,51 @@ class LoadDataModelResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___LoadDataModelResponse: _TypeAlias = LoadDataModelResponse  # noqa: Y015
+
+@_typing.final
+class CreateMaskingKeyRequest(_message.Message):
+    """Asks for the node's masking key of an experiment."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXPERIMENT_ID_FIELD_NUMBER: _builtins.int
+    experiment_id: _builtins.str
+    """Experiment the key belongs to; deleting the experiment's tables forgets the key."""
+    def __init__(
+        self,
+        *,
+        experiment_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["experiment_id", b"experiment_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateMaskingKeyRequest: _TypeAlias = CreateMaskingKeyRequest  # noqa: Y015
+
+@_typing.final
+class CreateMaskingKeyResponse(_message.Message):
+    """The node's public masking key."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PUBLIC_KEY_FIELD_NUMBER: _builtins.int
+    NODE_ID_FIELD_NUMBER: _builtins.int
+    public_key: _builtins.bytes
+    """Raw 32-byte X25519 public key, the same for every call of the experiment."""
+    node_id: _builtins.str
+    """Node id from its config, under which the other nodes know this key."""
+    def __init__(
+        self,
+        *,
+        public_key: _builtins.bytes = ...,
+        node_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["node_id", b"node_id", "public_key", b"public_key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateMaskingKeyResponse: _TypeAlias = CreateMaskingKeyResponse  # noqa: Y015

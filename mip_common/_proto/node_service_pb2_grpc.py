@@ -83,6 +83,11 @@ class NodeServiceStub:
                 request_serializer=mip_dot_v1_dot_node__service__pb2.LoadDataModelRequest.SerializeToString,
                 response_deserializer=mip_dot_v1_dot_node__service__pb2.LoadDataModelResponse.FromString,
                 _registered_method=True)
+        self.CreateMaskingKey = channel.unary_unary(
+                '/mip.v1.NodeService/CreateMaskingKey',
+                request_serializer=mip_dot_v1_dot_node__service__pb2.CreateMaskingKeyRequest.SerializeToString,
+                response_deserializer=mip_dot_v1_dot_node__service__pb2.CreateMaskingKeyResponse.FromString,
+                _registered_method=True)
 
 
 class NodeServiceServicer:
@@ -154,6 +159,13 @@ class NodeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateMaskingKey(self, request, context):
+        """Makes (once per experiment) the node's X25519 key pair for secure aggregation; returns the public key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -201,6 +213,11 @@ def add_NodeServiceServicer_to_server(servicer, server):
                     servicer.LoadDataModel,
                     request_deserializer=mip_dot_v1_dot_node__service__pb2.LoadDataModelRequest.FromString,
                     response_serializer=mip_dot_v1_dot_node__service__pb2.LoadDataModelResponse.SerializeToString,
+            ),
+            'CreateMaskingKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateMaskingKey,
+                    request_deserializer=mip_dot_v1_dot_node__service__pb2.CreateMaskingKeyRequest.FromString,
+                    response_serializer=mip_dot_v1_dot_node__service__pb2.CreateMaskingKeyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -449,6 +466,33 @@ class NodeService:
             '/mip.v1.NodeService/LoadDataModel',
             mip_dot_v1_dot_node__service__pb2.LoadDataModelRequest.SerializeToString,
             mip_dot_v1_dot_node__service__pb2.LoadDataModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateMaskingKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mip.v1.NodeService/CreateMaskingKey',
+            mip_dot_v1_dot_node__service__pb2.CreateMaskingKeyRequest.SerializeToString,
+            mip_dot_v1_dot_node__service__pb2.CreateMaskingKeyResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -55,6 +55,8 @@ class NodeServiceStub:
     """Lists the data models and datasets this node holds."""
     LoadDataModel: _grpc.UnaryUnaryMultiCallable[_node_service_pb2.LoadDataModelRequest, _node_service_pb2.LoadDataModelResponse]
     """Loads a data-model folder (CDEsMetadata.json and CSV files) on the node's file system."""
+    CreateMaskingKey: _grpc.UnaryUnaryMultiCallable[_node_service_pb2.CreateMaskingKeyRequest, _node_service_pb2.CreateMaskingKeyResponse]
+    """Makes (once per experiment) the node's X25519 key pair for secure aggregation; returns the public key."""
 
 @_typing.type_check_only
 class NodeServiceAsyncStub(NodeServiceStub):
@@ -82,6 +84,8 @@ class NodeServiceAsyncStub(NodeServiceStub):
     """Lists the data models and datasets this node holds."""
     LoadDataModel: _aio.UnaryUnaryMultiCallable[_node_service_pb2.LoadDataModelRequest, _node_service_pb2.LoadDataModelResponse]  # type: ignore[assignment]
     """Loads a data-model folder (CDEsMetadata.json and CSV files) on the node's file system."""
+    CreateMaskingKey: _aio.UnaryUnaryMultiCallable[_node_service_pb2.CreateMaskingKeyRequest, _node_service_pb2.CreateMaskingKeyResponse]  # type: ignore[assignment]
+    """Makes (once per experiment) the node's X25519 key pair for secure aggregation; returns the public key."""
 
 class NodeServiceServicer(metaclass=_abc_1.ABCMeta):
     """A node of the federation: runs UDFs next to its data and holds their output tables.
@@ -160,5 +164,13 @@ class NodeServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_node_service_pb2.LoadDataModelResponse, _abc.Awaitable[_node_service_pb2.LoadDataModelResponse]]:
         """Loads a data-model folder (CDEsMetadata.json and CSV files) on the node's file system."""
+
+    @_abc_1.abstractmethod
+    def CreateMaskingKey(
+        self,
+        request: _node_service_pb2.CreateMaskingKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_node_service_pb2.CreateMaskingKeyResponse, _abc.Awaitable[_node_service_pb2.CreateMaskingKeyResponse]]:
+        """Makes (once per experiment) the node's X25519 key pair for secure aggregation; returns the public key."""
 
 def add_NodeServiceServicer_to_server(servicer: NodeServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

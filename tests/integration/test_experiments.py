@@ -209,6 +209,29 @@ def test_experiments_survive_a_controller_restart_and_stay_private_to_their_call
         federation.stop()
 
 
+def test_a_result_the_client_received_survives_a_controller_crash_right_after(tmp_path: Path) -> None:
+    # Arrange: the controller deletes the experiment's tables after it sent the result
+    folders = write_demo_federation(tmp_path / "data", num_locals=1, rows_per_dataset=40, seed=3)
+    federation = LocalFederation(tmp_path, [folders]).start()
+    try:
+        with Controller(federation.controller_address) as client:
+            outcome = client.run(
+                "kmeans", data_model="demo:1.0", datasets=["demo_site1_a"], y=Y, parameters={"numOfClusters": 2}
+            )
+            federation.kill("controller")  # at once, before that cleanup can end
+
+        # Act
+        federation.start_again("controller")
+        with Controller(federation.controller_address) as client:
+            kept = client.get_experiment(outcome.experiment_id)
+
+        # Assert
+        assert kept.state == "succeeded", kept.error
+        assert kept.steps[0].result == outcome.result
+    finally:
+        federation.stop()
+
+
 def test_cli_lists_gets_and_watches_an_experiment_run_with_mip_run(federation: LocalFederation) -> None:
     # Arrange
     address = ["--controller", federation.controller_address]

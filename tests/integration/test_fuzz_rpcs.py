@@ -89,6 +89,8 @@ def _field_strategy(field: descriptor.FieldDescriptor, depth: int) -> st.SearchS
         if value_field.message_type is not None:  # maps of messages: random entries of the value type
             values = messages(value_field.message_type, depth + 1)
             return st.dictionaries(texts, values, max_size=2)
+        if value_field.type == value_field.TYPE_BYTES:  # public keys by node id
+            return st.dictionaries(texts, st.binary(max_size=40), max_size=3)
         return st.dictionaries(texts, texts, max_size=3)
     if field.type == field.TYPE_MESSAGE:
         if depth > 2 or field.message_type.full_name in ("google.protobuf.Value", "google.protobuf.ListValue"):

@@ -13,7 +13,7 @@ import numpy as np
 
 from udf_library import ArrayBundle, shared, udf
 
-__all__ = ["allocate_forever", "raise_error", "sleep_forever"]
+__all__ = ["allocate_forever", "raise_error", "secure_sum_of", "sleep_forever"]
 
 
 @udf(outputs=(shared("result"),))
@@ -35,3 +35,9 @@ def allocate_forever(step_bytes: int) -> ArrayBundle:
     held = []
     while True:
         held.append(np.ones(step_bytes // 8))
+
+
+@udf(outputs=(shared("total", merge="secure_sum"),))
+def secure_sum_of(value: float) -> ArrayBundle:
+    """One value merged by secure sum: a value too large for the fixed-point words is refused."""
+    return ArrayBundle({"value": [value]})
