@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import socket
-import sys
 from pathlib import Path
 
 import uvicorn
 
-from mip_common.errors import MipError
-from mip_common.lifetime import die_with_parent_if_asked
-from mip_common.logs import configure_logging
+from mip_common.lifetime import run_service
 from mip_gateway.app import build_app
 from mip_gateway.config import GatewayConfig, load_gateway_config
 
@@ -58,19 +54,7 @@ async def serve(config: GatewayConfig) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of ``mip-gateway`` and ``python -m mip_gateway``."""
-    parser = argparse.ArgumentParser(prog="mip-gateway", description="Serve the MIP HTTP/JSON API of a controller.")
-    parser.add_argument("--config", type=Path, help="gateway TOML file ([gateway] table)")
-    args = parser.parse_args(argv)
-    try:
-        die_with_parent_if_asked()
-        config = load_gateway_config(args.config)
-        configure_logging("gateway", level=config.log_level, is_json=config.log_json)
-        asyncio.run(serve(config))
-    except MipError as exc:
-        print(f"mip-gateway: {exc.message}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        pass
+    run_service("gateway", "Serve the MIP HTTP/JSON API of a controller.", load_gateway_config, serve, argv)
 
 
 if __name__ == "__main__":

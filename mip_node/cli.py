@@ -14,7 +14,7 @@ import grpc
 from mip_common._proto import node_service_pb2, node_service_pb2_grpc
 from mip_common.auth import channel_credentials
 from mip_common.errors import MipError
-from mip_common.lifetime import die_with_parent_if_asked
+from mip_common.lifetime import die_with_parent_if_asked, load_service_config
 from mip_common.logs import configure_logging
 from mip_common.status import error_from_rpc
 from mip_node.audit import AUDIT_FILE, read_audit
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
             asyncio.run(_load(args.node, args.folder, args.exclude, credentials))
             return
         die_with_parent_if_asked()
-        config = load_node_config(args.config)
+        config = load_service_config(load_node_config, args.config, "node")
         if args.command == "audit":
             _show_audit(config.data_dir / AUDIT_FILE, args.experiment, is_json=args.json)
             return
