@@ -306,14 +306,7 @@ def _demo(args: argparse.Namespace) -> None:
                 data_model="demo:1.0",
                 datasets=[d.code for d in datasets],
                 y=DEMO_VARIABLES,
-                parameters={
-                    "numOfClusters": 4,
-                    "numOfIterations": 50,
-                    "tolerance": 1e-6,
-                    "seed": 4,
-                    "initialMin": 1.0,
-                    "initialMax": 3.0,
-                },
+                parameters={"numOfClusters": 4, "numOfIterations": 50, "tolerance": 1e-6},  # default start
                 on_progress=_progress_printer(),
             )
         _print_outcome(outcome)

@@ -65,7 +65,7 @@ function runKmeans(client, dataModel, datasets) {
       name: "clusters",
       algorithm: "kmeans",
       inputdata: { data_model: dataModel, datasets, y: ["hippocampus", "entorhinal"], x: [] },
-      parameters: toStruct({ numOfClusters: 3, numOfIterations: 50, tolerance: 1e-6, initialMin: 0, initialMax: 50, seed: 7 }),
+      parameters: toStruct({ numOfClusters: 3, numOfIterations: 50, tolerance: 1e-6 }),
     }],
   };
   return new Promise((resolve, reject) => {

@@ -104,3 +104,15 @@ def test_federation_up_refuses_a_monetdb_address_that_is_not_a_url(tmp_path: Pat
 
     assert result.returncode == 1
     assert "monetdb://user:password@host:port/database" in result.stderr
+
+
+@pytest.mark.slow
+def test_mip_demo_runs_kmeans_across_the_hospitals_and_leaves_nothing(tmp_path: Path) -> None:
+    """The README's first command: it must work under the nodes' default disclosure settings."""
+    # Act
+    output = _mip("demo", cwd=tmp_path)
+
+    # Assert
+    assert "kmeans (step0)" in output
+    assert "centroids" in output
+    assert "no process left behind" in output
