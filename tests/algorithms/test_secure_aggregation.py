@@ -17,6 +17,7 @@ import pytest
 from algorithm_flows import AlgorithmFlow, Variable
 from algorithm_flows.anova_flow import AnovaFlow
 from algorithm_flows.anova_oneway_flow import AnovaOnewayFlow
+from algorithm_flows.kmeans_flow import KMeansFlow
 from algorithm_flows.linear_regression_cv_flow import LinearRegressionCVFlow
 from algorithm_flows.linear_regression_flow import LinearRegressionFlow
 from algorithm_flows.logistic_regression_cv_flow import LogisticRegressionCVFlow
@@ -35,6 +36,7 @@ from algorithm_flows.ttest_paired_flow import TTestPairedFlow
 from tests.algorithms import (
     test_anova,
     test_anova_oneway,
+    test_kmeans,
     test_linear_regression,
     test_linear_regression_cv,
     test_logistic_regression,
@@ -50,6 +52,7 @@ from tests.helpers.reference import REFERENCE_DISCLOSURE
 from udf_library import (
     ArrayBundle,
     anova_udfs,
+    kmeans_udfs,
     linear_regression_udfs,
     logistic_regression_udfs,
     naive_bayes_udfs,
@@ -101,6 +104,24 @@ CASES = {
         tuple(test_pearson_correlation.NAMES),
         (pearson_udfs.local_moments,),
         parameters={"alpha": 0.05},
+    ),
+    "kmeans": Case(
+        KMeansFlow,
+        lambda: test_kmeans.make_partitions((80, 50, 120), seed=6),
+        test_kmeans.VARIABLES,
+        test_kmeans.NAMES,
+        (kmeans_udfs.local_moments, kmeans_udfs.local_calc, kmeans_udfs.local_inertia),
+        parameters={"numOfClusters": 3, "numOfIterations": 30},
+        disclosure=REFERENCE_DISCLOSURE,
+    ),
+    "kmeans_explicit_range": Case(
+        KMeansFlow,
+        lambda: test_kmeans.make_partitions((80, 50, 120)),
+        test_kmeans.VARIABLES,
+        test_kmeans.NAMES,
+        (kmeans_udfs.local_calc, kmeans_udfs.local_inertia),
+        parameters={"numOfClusters": 3, "numOfIterations": 25, "initialMin": 0.0, "initialMax": 1.0, "seed": 3},
+        disclosure=REFERENCE_DISCLOSURE,
     ),
     "linear_regression": Case(
         LinearRegressionFlow,
