@@ -22,6 +22,7 @@ from algorithm_flows.linear_regression_cv_flow import LinearRegressionCVFlow
 from algorithm_flows.linear_regression_flow import LinearRegressionFlow
 from algorithm_flows.logistic_regression_cv_flow import LogisticRegressionCVFlow
 from algorithm_flows.logistic_regression_flow import LogisticRegressionFlow
+from algorithm_flows.multiple_histograms_flow import MultipleHistogramsFlow
 from algorithm_flows.naive_bayes_categorical_cv_flow import CategoricalNBCVFlow
 from algorithm_flows.naive_bayes_categorical_fit_flow import CategoricalNBFitFlow
 from algorithm_flows.naive_bayes_gaussian_cv_flow import GaussianNBCVFlow
@@ -41,6 +42,7 @@ from tests.algorithms import (
     test_linear_regression_cv,
     test_logistic_regression,
     test_logistic_regression_cv,
+    test_multiple_histograms,
     test_naive_bayes,
     test_pca,
     test_pearson_correlation,
@@ -52,6 +54,7 @@ from tests.helpers.reference import REFERENCE_DISCLOSURE
 from udf_library import (
     ArrayBundle,
     anova_udfs,
+    histograms_udfs,
     kmeans_udfs,
     linear_regression_udfs,
     logistic_regression_udfs,
@@ -122,6 +125,24 @@ CASES = {
         (kmeans_udfs.local_calc, kmeans_udfs.local_inertia),
         parameters={"numOfClusters": 3, "numOfIterations": 25, "initialMin": 0.0, "initialMax": 1.0, "seed": 3},
         disclosure=REFERENCE_DISCLOSURE,
+    ),
+    "multiple_histograms_numeric": Case(
+        MultipleHistogramsFlow,
+        lambda: test_multiple_histograms.partitions((300, 400, 500)),
+        test_multiple_histograms.VARIABLES,
+        ("volume",),
+        (histograms_udfs.local_numeric_counts,),
+        x=("group", "sex"),
+        parameters={"bins": 12},
+        disclosure=test_multiple_histograms.EXACT_EXTREMES,
+    ),
+    "multiple_histograms_categorical": Case(
+        MultipleHistogramsFlow,
+        lambda: test_multiple_histograms.partitions((30, 40, 50)),
+        test_multiple_histograms.VARIABLES,
+        ("group",),
+        (histograms_udfs.local_categorical_counts,),
+        x=("sex",),
     ),
     "linear_regression": Case(
         LinearRegressionFlow,

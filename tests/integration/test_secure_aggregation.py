@@ -53,6 +53,8 @@ CASES: dict[str, dict[str, Any]] = {
         "y": ["hippocampus", "entorhinal"],
         "parameters": {"numOfClusters": 2, "initialMin": 1.0, "initialMax": 5.0, "seed": 2},
     },
+    "multiple_histograms": {"y": ["hippocampus"], "x": ["diagnosis"], "parameters": {"bins": 8}},
+    "multiple_histograms_categorical": {"algorithm": "multiple_histograms", "y": ["diagnosis"], "x": ["gender"]},
     "linear_regression": {"y": ["cognition"], "x": ["diagnosis", "age"]},
     "linear_regression_cv": {"y": ["cognition"], "x": ["age", "hippocampus"], "parameters": {"n_splits": 3}},
     "logistic_regression": {
@@ -136,6 +138,21 @@ def test_results_say_which_outputs_were_summed_securely(
     assert plain.secure_aggregation_outputs == []
     assert secure.secure_aggregation_outputs
     assert all(o.count("/") == 1 for o in secure.secure_aggregation_outputs)
+
+
+def test_a_histogram_bin_some_node_suppressed_is_null_under_secure_aggregation(
+    outcomes: dict[str, tuple[StepOutcome, StepOutcome]],
+) -> None:
+    # Arrange
+    _, secure = outcomes["multiple_histograms"]
+
+    # Act
+    counts = [c for h in secure.result["histogram"] for c in h["counts"]]
+
+    # Assert: the tails are suppressed on some node (null), the rest summed from masked parts
+    assert None in counts
+    assert any(c for c in counts)
+    assert "histograms.local_numeric_counts/counts" in secure.secure_aggregation_outputs
 
 
 def test_the_cell_rule_holds_before_masking(federation: LocalFederation, outcomes: object) -> None:
