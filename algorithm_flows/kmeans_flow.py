@@ -59,7 +59,8 @@ class KMeansParams:
 
 
 class KMeansFlow(AlgorithmFlow[KMeansParams]):
-    """Per iteration: local per-cluster sums, merge on the global node, new centroids, share back."""
+    """Per iteration: local per-cluster sums, summed on the global node (securely when the controller
+    says so), new centroids, share back."""
 
     name = "kmeans"
     label = "k-means clustering"
@@ -89,15 +90,19 @@ class KMeansFlow(AlgorithmFlow[KMeansParams]):
         inertia = await rt.execute_udf_locals(
             kmeans_udfs.local_inertia, data=rt.data, centroids=final, variables=variables
         )
-        totals = await rt.read_global(await rt.create_remote_and_merge_global(inertia))
+        totals = await rt.read_global(
+            await rt.execute_udf_global(
+                kmeans_udfs.global_inertia, inertia=await rt.create_remote_and_merge_global(inertia)
+            )
+        )
         points = await rt.read_global(centroids)
         return {
             "variables": variables,
             "centroids": points.matrix(variables).tolist(),
-            "n_obs": int(totals["count"].sum()),
+            "n_obs": int(totals["count"][0]),
             "iterations": iterations,
             "is_converged": is_converged,
-            "inertia": float(totals["sse"].sum()),
+            "inertia": float(totals["sse"][0]),
         }
 
     @staticmethod

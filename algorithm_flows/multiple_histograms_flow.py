@@ -22,7 +22,9 @@ class MultipleHistogramsParams:
 class MultipleHistogramsFlow(AlgorithmFlow[MultipleHistogramsParams]):
     """Numeric y: pooled range, then bin counts (2 rounds). Categorical y: level counts (1).
 
-    A bin that some node suppressed (under its cell minimum) is reported as ``null``.
+    Counts merge by secure sum (masked under secure aggregation); the range is a minimum and
+    a maximum, which do not add up, so it merges in the clear as coded extremes. A bin that
+    some node suppressed (under its cell minimum) is reported as ``null``.
     """
 
     name = "multiple_histograms"

@@ -78,6 +78,7 @@ class _Stored:
     is_shared: bool
     private_rows: int | None  # rows of the private data it derives from, if any
     output: Output | None = None  # the declaration of the UDF output it is
+    is_summed: bool = False  # a merged secure-sum output: on a real global node only a global UDF reads it
 
 
 @dataclass
@@ -174,7 +175,9 @@ class InMemoryRuntime(Runtime):
         else:
             merged = ArrayBundle({c: np.concatenate([b[c] for b in bundles]) for c in bundles[0].names})
         name = self._new_name("merged")
-        self._tables[(GLOBAL, name)] = _Stored(merged, True, None)
+        self._tables[(GLOBAL, name)] = _Stored(
+            merged, True, None, is_summed=declared is not None and declared.is_secure_sum
+        )
         return GlobalTable(name, self._columns(GLOBAL, name))
 
     async def read_global(self, table: GlobalTable) -> ArrayBundle:
@@ -256,6 +259,8 @@ class InMemoryRuntime(Runtime):
         stored = self._tables[(node_id, name)]
         if not stored.is_shared:
             raise PrivacyViolationError(f"table {name!r} on {node_id} is private")
+        if stored.is_summed:
+            raise TypeError(f"table {name!r} is a merged secure-sum table: only a global UDF can take it")
         return stored
 
     def _columns(self, node_id: str, name: str) -> tuple[Column, ...]:

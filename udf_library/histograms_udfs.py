@@ -6,6 +6,12 @@ per-level counts. The node's ``DisclosurePolicy`` codes the range's ends (so the
 are no patient's value) and suppresses bin counts under its cell minimum, with the next
 smallest of the same histogram when one alone would be; values beyond coded ends fall in
 the outer bins. The global node adds the counts; a bin suppressed on any node is null.
+
+The counts merge by secure sum. A suppressed count cannot be summed as NaN (fixed-point
+words hold only finite numbers), so a node sends it as 0 beside an indicator column
+``hidden_<bin>`` of 1: the summed indicator is above 0 exactly when some node suppressed
+the bin. The range is a minimum and a maximum, which do not add up: it merges in the clear
+(as coded extremes).
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from udf_library._policy import DisclosurePolicy
 from udf_library._udf import shared, udf
 
 _CELLS = ("all_*", "g*_*")
+_HIDDEN = "hidden_"
+"""Prefix of a bin's suppression indicator; it matches no cell pattern (it counts nodes, not rows)."""
 _BIN_HINT = "a bin holds fewer rows on a node than its minimum"
 
 __all__ = [
@@ -52,7 +60,7 @@ def global_range(ranges: ArrayBundle) -> ArrayBundle:
     return ArrayBundle({"min": [ranges["min"].min()], "max": [ranges["max"].max()]})
 
 
-@udf(outputs=(shared("counts", rows=_CELLS, hint=_BIN_HINT),))
+@udf(outputs=(shared("counts", rows=_CELLS, hint=_BIN_HINT, merge="secure_sum"),))
 def local_numeric_counts(
     data: ArrayBundle,
     column: str,
@@ -63,7 +71,7 @@ def local_numeric_counts(
     group_levels: dict[str, Any],
     policy: DisclosurePolicy,
 ) -> ArrayBundle:
-    """Counts in ``bins`` equal bins over [low, high], overall and per group level (one row).
+    """Counts in ``bins`` equal bins over [low, high], overall and per group level (one row, see ``_counts_row``).
 
     ``groups`` are the grouping variables in display order and ``group_levels`` maps each
     to its levels; a mapping that crossed the wire keeps no order, so only ``groups`` orders.
@@ -78,7 +86,7 @@ def local_numeric_counts(
     return _counts_row(data, count, groups, group_levels)
 
 
-@udf(outputs=(shared("counts", rows=_CELLS, hint=_BIN_HINT),))
+@udf(outputs=(shared("counts", rows=_CELLS, hint=_BIN_HINT, merge="secure_sum"),))
 def local_categorical_counts(
     data: ArrayBundle,
     column: str,
@@ -87,7 +95,7 @@ def local_categorical_counts(
     group_levels: dict[str, Any],
     policy: DisclosurePolicy,
 ) -> ArrayBundle:
-    """Counts of each of ``levels`` of ``column``, overall and per group level (one row)."""
+    """Counts of each of ``levels`` of ``column``, overall and per group level (one row, see ``_counts_row``)."""
     values = _as_text(data[column])
 
     def count(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
@@ -107,7 +115,7 @@ def global_histograms(
     low: float | None = None,
     high: float | None = None,
 ) -> tuple[ArrayBundle, ArrayBundle]:
-    """Pooled counts, one row per histogram; a bin suppressed on any node is NaN.
+    """Pooled counts, one row per histogram; a bin suppressed on any node (summed indicator > 0) is NaN.
 
     Rows: the overall histogram, then each grouping variable's levels in order. Columns
     ``c_0`` ... hold the counts. ``edges`` holds the bin edges of a numeric variable
@@ -122,6 +130,8 @@ def global_histograms(
             levels.append(str(level))
             prefixes.append(f"g{i}_{j}")
     table = np.array([[counts[f"{p}_{k}"].sum() for k in range(num_bins)] for p in prefixes], dtype=np.float64)
+    hidden = np.array([[counts[f"{_HIDDEN}{p}_{k}"].sum() for k in range(num_bins)] for p in prefixes])
+    table[hidden > 0] = np.nan
     histograms: dict[str, Any] = {
         "grouping_var": np.array(names, dtype=object),
         "grouping_enum": np.array(levels, dtype=object),
@@ -140,16 +150,24 @@ def _counts_row(
     groups: list[str],
     group_levels: dict[str, Any],
 ) -> ArrayBundle:
-    """One row of counts: ``all_<k>`` overall and ``g<i>_<j>_<k>`` for level j of group i."""
+    """One row of counts: ``all_<k>`` overall and ``g<i>_<j>_<k>`` for level j of group i.
+
+    ``count`` gives a histogram with its suppressed bins as NaN; each such bin is sent as
+    a count of 0 and ``hidden_<column>`` of 1 (else 0), so that every value can be summed.
+    """
     everyone = np.ones(data.num_rows, dtype=bool)
-    columns: dict[str, list[float]] = {}
-    for k, value in enumerate(count(everyone)):
-        columns[f"all_{k}"] = [float(value)]
+    histograms = {"all": count(everyone)}
     for i, variable in enumerate(groups):
         values = _as_text(data[variable])
         for j, level in enumerate(group_levels[variable]):
-            for k, value in enumerate(count(values == str(level))):
-                columns[f"g{i}_{j}_{k}"] = [float(value)]
+            histograms[f"g{i}_{j}"] = count(values == str(level))
+    columns: dict[str, list[float]] = {}
+    for prefix, counts in histograms.items():
+        for k, value in enumerate(counts):
+            columns[f"{prefix}_{k}"] = [0.0 if np.isnan(value) else float(value)]
+    for prefix, counts in histograms.items():
+        for k, value in enumerate(counts):
+            columns[f"{_HIDDEN}{prefix}_{k}"] = [float(np.isnan(value))]
     return ArrayBundle(columns)
 
 

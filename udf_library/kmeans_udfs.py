@@ -6,6 +6,7 @@ from statistics import NormalDist
 
 import numpy as np
 
+from udf_library import _design
 from udf_library._bundle import ArrayBundle
 from udf_library._errors import UdfInputError
 from udf_library._hints import CLUSTER_HINT
@@ -14,6 +15,7 @@ from udf_library._udf import shared, udf
 __all__ = [
     "generate_initial_centroids",
     "global_calc",
+    "global_inertia",
     "global_principal_centroids",
     "local_calc",
     "local_inertia",
@@ -40,18 +42,13 @@ def generate_initial_centroids(
     return _centroid_bundle(points, variables)
 
 
-@udf(outputs=(shared("moments", rows="n"),))
+@udf(outputs=(shared("moments", rows="n", merge="secure_sum"),))
 def local_moments(data: ArrayBundle, variables: list[str]) -> ArrayBundle:
-    """Count, means and centred co-moments of the variables on this node (one row), for the default start."""
-    points = data.matrix(variables)
-    n = points.shape[0]
-    mean = points.mean(axis=0) if n else np.zeros(len(variables))
-    centred = points - mean
-    comoments = centred.T @ centred
-    columns: dict[str, list[float]] = {"n": [n]}
-    columns |= {f"mean_{j}": [float(mean[j])] for j in range(len(variables))}
-    columns |= {f"m2_{i}_{j}": [float(comoments[i, j])] for i, j in _upper_pairs(len(variables))}
-    return ArrayBundle(columns)
+    """Count, sums and sums of products of the variables on this node (one row), for the default start.
+
+    Plain sums, not means and centred co-moments: they merge by adding, so secure aggregation can mask them.
+    """
+    return _design.moments_row(_design.moments_of(data.matrix(variables)))
 
 
 @udf(outputs=(shared("centroids"),))
@@ -61,31 +58,22 @@ def global_principal_centroids(moments: ArrayBundle, variables: list[str], num_c
     Centroid i sits at mean + z_i * sqrt(lambda_1) * v_1, with z_i the standard normal
     quantile of (i + 0.5) / k: the data's main direction of spread, cut into k equally
     likely parts. Deterministic (the eigenvector's largest entry is made positive) and
-    built from pooled counts, means and covariances only, so no node shares a row's value.
+    built from pooled counts, sums and sums of products only, so no node shares a row's value.
     Random starts inside the data's spread leave small clusters on some node far more often,
     and the node refuses those (the cell rule).
     """
-    d = len(variables)
-    ns = np.asarray(moments["n"], dtype=np.float64)
-    n = float(ns.sum())
-    if n == 0:
+    pooled = _design.merged_moments(moments, len(variables))
+    if pooled.n == 0:
         raise UdfInputError("k-means has no rows to start from")
-    means = np.column_stack([moments[f"mean_{j}"] for j in range(d)])
-    mean = ns @ means / n
-    scatter = np.zeros((d, d))
-    for i, j in _upper_pairs(d):
-        scatter[i, j] = scatter[j, i] = float(np.sum(moments[f"m2_{i}_{j}"]))
-    between = means - mean
-    covariance = (scatter + (between * ns[:, None]).T @ between) / n
-    eigenvalues, eigenvectors = np.linalg.eigh(covariance)
+    eigenvalues, eigenvectors = np.linalg.eigh(pooled.m2 / pooled.n)
     axis = eigenvectors[:, -1]
     axis = axis if axis[np.argmax(np.abs(axis))] > 0 else -axis
     quantiles = np.array([NormalDist().inv_cdf((i + 0.5) / num_clusters) for i in range(num_clusters)])
-    points = mean + np.outer(quantiles * np.sqrt(max(float(eigenvalues[-1]), 0.0)), axis)
+    points = pooled.mean + np.outer(quantiles * np.sqrt(max(float(eigenvalues[-1]), 0.0)), axis)
     return _centroid_bundle(points, variables)
 
 
-@udf(outputs=(shared("sums", rows=COUNT, label=CLUSTER, hint=CLUSTER_HINT),))
+@udf(outputs=(shared("sums", rows=COUNT, label=CLUSTER, hint=CLUSTER_HINT, merge="secure_sum", keys=(CLUSTER,)),))
 def local_calc(data: ArrayBundle, centroids: ArrayBundle, variables: list[str]) -> ArrayBundle:
     """Assign each row to its nearest centroid; return per-cluster counts, sums and SSE."""
     points = data.matrix(variables)
@@ -103,7 +91,9 @@ def local_calc(data: ArrayBundle, centroids: ArrayBundle, variables: list[str]) 
 
 @udf(outputs=(shared("centroids"), shared("stats")))
 def global_calc(sums: ArrayBundle, centroids: ArrayBundle, variables: list[str]) -> tuple[ArrayBundle, ArrayBundle]:
-    """New centroids from the merged per-node sums; an empty cluster is reseeded.
+    """New centroids from the per-cluster sums over the nodes; an empty cluster is reseeded.
+
+    ``sums`` may hold several rows of one cluster (a node's each): they are added up.
 
     An empty cluster (in cluster order) moves next to the cluster with the largest SSE
     (the lowest number on ties): to that cluster's new centroid plus its root mean
@@ -133,11 +123,17 @@ def global_calc(sums: ArrayBundle, centroids: ArrayBundle, variables: list[str])
     return _centroid_bundle(new, variables), stats
 
 
-@udf(outputs=(shared("inertia", rows=COUNT),))
+@udf(outputs=(shared("inertia", rows=COUNT, merge="secure_sum"),))
 def local_inertia(data: ArrayBundle, centroids: ArrayBundle, variables: list[str]) -> ArrayBundle:
     """Sum of squared distances from each row to its nearest centroid (one row out)."""
     _, distances = _assign(data.matrix(variables), centroids.matrix(variables))
     return ArrayBundle({SSE: [float(distances.sum())], COUNT: [len(distances)]})
+
+
+@udf(outputs=(shared("totals"),))
+def global_inertia(inertia: ArrayBundle) -> ArrayBundle:
+    """The inertia and row count over every node: a summed table is read only through a global UDF."""
+    return ArrayBundle({SSE: [float(np.sum(inertia[SSE]))], COUNT: [int(np.sum(inertia[COUNT]))]})
 
 
 def _assign(points: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -150,10 +146,6 @@ def _assign(points: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.nda
     labels = np.argmin(sq, axis=1)
     exact = points - centers[labels]
     return labels, np.einsum("ij,ij->i", exact, exact)
-
-
-def _upper_pairs(d: int) -> list[tuple[int, int]]:
-    return [(i, j) for i in range(d) for j in range(i, d)]
 
 
 def _centroid_bundle(points: np.ndarray, variables: list[str]) -> ArrayBundle:

@@ -6,18 +6,22 @@ from typing import Any
 
 import numpy as np
 import pytest
+from scipy.stats import norm
 
 from algorithm_flows import InvalidParametersError, Variable
 from algorithm_flows.kmeans_flow import KMeansFlow
-from algorithm_flows.testing import run_flow
+from algorithm_flows.testing import SmallCellRefusedError, run_flow
 from tests.helpers.lloyd import lloyd
 from tests.helpers.reference import REFERENCE_DISCLOSURE
-from udf_library import ArrayBundle, UdfInputError
+from udf_library import ArrayBundle, UdfInputError, sum_parts
 from udf_library.kmeans_udfs import (
     generate_initial_centroids,
     global_calc,
+    global_inertia,
+    global_principal_centroids,
     local_calc,
     local_inertia,
+    local_moments,
 )
 
 NAMES = ("a", "b")
@@ -225,3 +229,41 @@ def test_local_inertia_is_the_sum_of_squared_distances() -> None:
     # Assert
     assert inertia["sse"].tolist() == [5.0]
     assert inertia["count"].tolist() == [3]
+
+
+def test_local_moments_sum_over_nodes_to_the_pooled_principal_start() -> None:
+    # Arrange: two nodes' moments, summed as the global node sums them
+    parts = make_partitions((40, 70), seed=8)
+    points = pooled(parts)
+    summed = sum_parts([local_moments(parts[n], list(NAMES)) for n in sorted(parts)], [])
+    eigenvalues, eigenvectors = np.linalg.eigh(np.cov(points, rowvar=False, bias=True))
+    axis = eigenvectors[:, -1] * np.sign(eigenvectors[np.argmax(np.abs(eigenvectors[:, -1])), -1])
+    z = norm.ppf((np.arange(4) + 0.5) / 4)
+    expected = points.mean(axis=0) + np.outer(z * np.sqrt(eigenvalues[-1]), axis)
+
+    # Act
+    centroids = global_principal_centroids(summed, list(NAMES), 4)
+
+    # Assert
+    assert summed["n"].tolist() == [110.0]
+    np.testing.assert_allclose(centroids.matrix(list(NAMES)), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_global_inertia_adds_the_nodes_parts() -> None:
+    # Arrange
+    inertia = ArrayBundle({"sse": [1.5, 2.25], "count": [10, 12]})
+    # Act
+    totals = global_inertia(inertia)
+    # Assert
+    assert totals["sse"].tolist() == [3.75]
+    assert totals["count"].tolist() == [22]
+
+
+def test_small_clusters_are_refused_in_the_clear_under_secure_aggregation() -> None:
+    # Arrange: 8 clusters over 30 rows a node, so some cluster holds 1..9 rows on a node
+    parts = make_partitions((30, 30, 30))
+    params = {"numOfClusters": 8, "initialMin": 0.0, "initialMax": 1.0}
+    # Act / Assert
+    with pytest.raises(SmallCellRefusedError, match="cluster") as error:
+        run_flow(KMeansFlow, parts, VARIABLES, y=NAMES, parameters=params, secure_aggregation=True)
+    assert "fewer clusters" in str(error.value)

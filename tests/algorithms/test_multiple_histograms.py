@@ -11,7 +11,8 @@ import numpy as np
 from algorithm_flows import Variable
 from algorithm_flows.multiple_histograms_flow import MultipleHistogramsFlow
 from algorithm_flows.testing import run_flow
-from udf_library import ArrayBundle
+from udf_library import ArrayBundle, DisclosurePolicy, small_cell_problem, udf_spec
+from udf_library.histograms_udfs import global_histograms, local_categorical_counts, local_numeric_counts
 
 VARIABLES = {
     "volume": Variable("volume", "real", is_categorical=False),
@@ -182,3 +183,59 @@ def test_two_grouping_variables_keep_their_own_counts() -> None:
     assert labels == [("sex", "M"), ("sex", "F"), ("group", "a"), ("group", "b"), ("group", "c")]
     for h in grouped:
         assert h["counts"] == blank(node_histograms(parts, edges, h["grouping_var"], h["grouping_enum"]), 10)
+
+
+# ------------------------------------------------------------------------------ UDFs
+
+
+def test_a_suppressed_bin_is_sent_as_zero_with_its_indicator_set() -> None:
+    # Arrange: bin counts 12, 3, 0, 15 (min_cell_rows 10: the 3 goes, and the 12 with it)
+    data = ArrayBundle({"volume": np.repeat([0.5, 1.5, 3.5], [12, 3, 15]), "sex": np.array(["M"] * 30, dtype=object)})
+    policy = DisclosurePolicy(min_rows=10, min_cell_rows=10)
+
+    # Act
+    row = local_numeric_counts(data, "volume", 4, 0.0, 4.0, ["sex"], {"sex": ["M", "F"]}, policy)
+
+    # Assert
+    assert [row[f"all_{k}"][0] for k in range(4)] == [0.0, 0.0, 0.0, 15.0]
+    assert [row[f"hidden_all_{k}"][0] for k in range(4)] == [1.0, 1.0, 0.0, 0.0]
+    assert [row[f"hidden_g0_1_{k}"][0] for k in range(4)] == [0.0] * 4
+    assert np.all(np.isfinite(row.matrix(row.names)))
+
+
+def test_the_indicators_are_no_cells_so_the_node_lets_the_counts_out() -> None:
+    # Arrange: every bin of local1 suppressed, so each indicator is 1 (a "cell" of 1 row if it were one)
+    data = ArrayBundle({"group": np.array(["a"] * 3 + ["b"] * 4, dtype=object)})
+    policy = DisclosurePolicy(min_rows=1, min_cell_rows=10)
+    row = local_categorical_counts(data, "group", ["a", "b", "c"], [], {}, policy)
+    (output,) = udf_spec(local_categorical_counts).outputs
+
+    # Act
+    problem = small_cell_problem(output, row, policy)
+
+    # Assert
+    assert problem is None
+    assert output.is_secure_sum
+    assert row["hidden_all_0"][0] == row["hidden_all_1"][0] == 1.0
+
+
+def test_global_histograms_nulls_a_bin_any_node_suppressed() -> None:
+    # Arrange: two nodes' rows, already summed: bin 1 hidden on one node, bin 2 on both
+    counts = ArrayBundle(
+        {
+            "all_0": [25.0],
+            "all_1": [11.0],
+            "all_2": [0.0],
+            "hidden_all_0": [0.0],
+            "hidden_all_1": [1.0],
+            "hidden_all_2": [2.0],
+        }
+    )
+
+    # Act
+    histograms, _ = global_histograms(counts, 3, [], {})
+
+    # Assert
+    assert histograms["c_0"][0] == 25.0
+    assert np.isnan(histograms["c_1"][0])
+    assert np.isnan(histograms["c_2"][0])

@@ -17,10 +17,12 @@ import pytest
 from algorithm_flows import AlgorithmFlow, Variable
 from algorithm_flows.anova_flow import AnovaFlow
 from algorithm_flows.anova_oneway_flow import AnovaOnewayFlow
+from algorithm_flows.kmeans_flow import KMeansFlow
 from algorithm_flows.linear_regression_cv_flow import LinearRegressionCVFlow
 from algorithm_flows.linear_regression_flow import LinearRegressionFlow
 from algorithm_flows.logistic_regression_cv_flow import LogisticRegressionCVFlow
 from algorithm_flows.logistic_regression_flow import LogisticRegressionFlow
+from algorithm_flows.multiple_histograms_flow import MultipleHistogramsFlow
 from algorithm_flows.naive_bayes_categorical_cv_flow import CategoricalNBCVFlow
 from algorithm_flows.naive_bayes_categorical_fit_flow import CategoricalNBFitFlow
 from algorithm_flows.naive_bayes_gaussian_cv_flow import GaussianNBCVFlow
@@ -35,10 +37,12 @@ from algorithm_flows.ttest_paired_flow import TTestPairedFlow
 from tests.algorithms import (
     test_anova,
     test_anova_oneway,
+    test_kmeans,
     test_linear_regression,
     test_linear_regression_cv,
     test_logistic_regression,
     test_logistic_regression_cv,
+    test_multiple_histograms,
     test_naive_bayes,
     test_pca,
     test_pearson_correlation,
@@ -50,6 +54,8 @@ from tests.helpers.reference import REFERENCE_DISCLOSURE
 from udf_library import (
     ArrayBundle,
     anova_udfs,
+    histograms_udfs,
+    kmeans_udfs,
     linear_regression_udfs,
     logistic_regression_udfs,
     naive_bayes_udfs,
@@ -101,6 +107,42 @@ CASES = {
         tuple(test_pearson_correlation.NAMES),
         (pearson_udfs.local_moments,),
         parameters={"alpha": 0.05},
+    ),
+    "kmeans": Case(
+        KMeansFlow,
+        lambda: test_kmeans.make_partitions((80, 50, 120), seed=6),
+        test_kmeans.VARIABLES,
+        test_kmeans.NAMES,
+        (kmeans_udfs.local_moments, kmeans_udfs.local_calc, kmeans_udfs.local_inertia),
+        parameters={"numOfClusters": 3, "numOfIterations": 30},
+        disclosure=REFERENCE_DISCLOSURE,
+    ),
+    "kmeans_explicit_range": Case(
+        KMeansFlow,
+        lambda: test_kmeans.make_partitions((80, 50, 120)),
+        test_kmeans.VARIABLES,
+        test_kmeans.NAMES,
+        (kmeans_udfs.local_calc, kmeans_udfs.local_inertia),
+        parameters={"numOfClusters": 3, "numOfIterations": 25, "initialMin": 0.0, "initialMax": 1.0, "seed": 3},
+        disclosure=REFERENCE_DISCLOSURE,
+    ),
+    "multiple_histograms_numeric": Case(
+        MultipleHistogramsFlow,
+        lambda: test_multiple_histograms.partitions((300, 400, 500)),
+        test_multiple_histograms.VARIABLES,
+        ("volume",),
+        (histograms_udfs.local_numeric_counts,),
+        x=("group", "sex"),
+        parameters={"bins": 12},
+        disclosure=test_multiple_histograms.EXACT_EXTREMES,
+    ),
+    "multiple_histograms_categorical": Case(
+        MultipleHistogramsFlow,
+        lambda: test_multiple_histograms.partitions((30, 40, 50)),
+        test_multiple_histograms.VARIABLES,
+        ("group",),
+        (histograms_udfs.local_categorical_counts,),
+        x=("sex",),
     ),
     "linear_regression": Case(
         LinearRegressionFlow,

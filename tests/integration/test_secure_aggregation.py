@@ -21,7 +21,7 @@ import pytest
 from google.protobuf import json_format, struct_pb2
 
 from algorithm_flows import InputData, LocalTables
-from mip_common._proto import common_pb2, node_service_pb2, node_service_pb2_grpc
+from mip_common._proto import common_pb2, controller_service_pb2, node_service_pb2, node_service_pb2_grpc
 from mip_common.arrow_chunks import arrow_to_bundle, decode_batch, decode_schema
 from mip_common.errors import DeadlineError, MipError, NodeUnavailableError, SmallCellError
 from mip_controller.client import Controller, StepOutcome, experiment_step
@@ -47,6 +47,14 @@ CASES: dict[str, dict[str, Any]] = {
     "anova_oneway": {"y": ["cognition"], "x": ["diagnosis"]},
     "anova": {"y": ["cognition"], "x": ["diagnosis", "gender"]},
     "pearson_correlation": {"y": BRAIN},
+    "kmeans": {"y": ["hippocampus", "entorhinal"], "parameters": {"numOfClusters": 3}},
+    "kmeans_explicit_range": {
+        "algorithm": "kmeans",
+        "y": ["hippocampus", "entorhinal"],
+        "parameters": {"numOfClusters": 2, "initialMin": 1.0, "initialMax": 5.0, "seed": 2},
+    },
+    "multiple_histograms": {"y": ["hippocampus"], "x": ["diagnosis"], "parameters": {"bins": 8}},
+    "multiple_histograms_categorical": {"algorithm": "multiple_histograms", "y": ["diagnosis"], "x": ["gender"]},
     "linear_regression": {"y": ["cognition"], "x": ["diagnosis", "age"]},
     "linear_regression_cv": {"y": ["cognition"], "x": ["age", "hippocampus"], "parameters": {"n_splits": 3}},
     "logistic_regression": {
@@ -96,10 +104,13 @@ def _set_secure_aggregation(federation: LocalFederation, is_on: bool) -> None:
 def _run_all(federation: LocalFederation) -> dict[str, StepOutcome]:
     with Controller(federation.controller_address) as controller:
         datasets = sorted({d.code for d in controller.datasets()})
-        return {
-            name: controller.run_pipeline([experiment_step(name, "demo:1.0", datasets, **case)], timeout_s=120)[0]
-            for name, case in CASES.items()
-        }
+        return {name: controller.run_pipeline([_step(name, datasets)], timeout_s=120)[0] for name in CASES}
+
+
+def _step(name: str, datasets: list[str]) -> controller_service_pb2.ExperimentStep:
+    """The step of a case; a case named otherwise than its algorithm says ``algorithm``."""
+    case = dict(CASES[name])
+    return experiment_step(case.pop("algorithm", name), "demo:1.0", datasets, **case)
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +138,21 @@ def test_results_say_which_outputs_were_summed_securely(
     assert plain.secure_aggregation_outputs == []
     assert secure.secure_aggregation_outputs
     assert all(o.count("/") == 1 for o in secure.secure_aggregation_outputs)
+
+
+def test_a_histogram_bin_some_node_suppressed_is_null_under_secure_aggregation(
+    outcomes: dict[str, tuple[StepOutcome, StepOutcome]],
+) -> None:
+    # Arrange
+    _, secure = outcomes["multiple_histograms"]
+
+    # Act
+    counts = [c for h in secure.result["histogram"] for c in h["counts"]]
+
+    # Assert: the tails are suppressed on some node (null), the rest summed from masked parts
+    assert None in counts
+    assert any(c for c in counts)
+    assert "histograms.local_numeric_counts/counts" in secure.secure_aggregation_outputs
 
 
 def test_the_cell_rule_holds_before_masking(federation: LocalFederation, outcomes: object) -> None:
