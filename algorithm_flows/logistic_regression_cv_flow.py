@@ -80,9 +80,8 @@ class LogisticRegressionCVFlow(AlgorithmFlow[LogisticRegressionCVParams]):
                 )
             )
             rt.report_progress("Newton step", iteration=iteration, total=MAX_ITERATIONS)
-            is_done = is_converged(state, coefficients)
             coefficients = coefficients_of(state, len(coefficients))
-            if is_done:
+            if is_converged(state, coefficients):
                 break
         else:
             raise AlgorithmError(

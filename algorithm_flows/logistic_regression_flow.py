@@ -14,8 +14,12 @@ from udf_library import ArrayBundle, logistic_regression_udfs
 __all__ = ["LogisticRegressionFlow", "LogisticRegressionParams", "coefficients_of", "is_converged"]
 
 MAX_ITERATIONS = 100
-TOLERANCE = 1e-10
-"""Stop once no coefficient moves more than this, relative to the largest (at least 1)."""
+TOLERANCE = 1e-8
+"""Stop once no coefficient moves more than this, relative to the largest (at least 1).
+
+Newton converges quadratically, so the iterate after such a step is within about its
+square of the maximum (statsmodels stops at the same absolute step, 1e-8, by default).
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +35,7 @@ def coefficients_of(state: ArrayBundle, count: int) -> list[float]:
 
 
 def is_converged(state: ArrayBundle, coefficients: list[float]) -> bool:
-    """Whether the last Newton step was negligible."""
+    """Whether the Newton step to ``coefficients`` was negligible."""
     scale = max([1.0, *(abs(b) for b in coefficients)])
     return float(state["max_change"][0]) <= TOLERANCE * scale
 
@@ -39,8 +43,9 @@ def is_converged(state: ArrayBundle, coefficients: list[float]) -> bool:
 class LogisticRegressionFlow(AlgorithmFlow[LogisticRegressionParams]):
     """A levels round when x has categoricals, then one round per Newton step.
 
-    The round whose step is negligible also yields the final statistics, so a fit that
-    converges in k steps takes k rounds (plus the levels round).
+    The first step starts from the null model, and the global update of the round whose
+    step is negligible also yields the final statistics, so a fit that converges in k
+    steps takes k rounds (plus the levels round).
     """
 
     name = "logistic_regression"
@@ -62,18 +67,17 @@ class LogisticRegressionFlow(AlgorithmFlow[LogisticRegressionParams]):
         coefficients = [0.0] * (len(names) + 1)
         for iteration in range(1, MAX_ITERATIONS + 1):
             merged = await self._newton_sums(rt, y, params, categoricals, numerics, levels, coefficients)
-            state = await rt.read_global(
-                await rt.execute_udf_global(
-                    logistic_regression_udfs.global_newton_update,
-                    step=merged,
-                    names=names,
-                    coefficients=coefficients,
-                )
+            outputs = await rt.execute_udf_global_outputs(
+                logistic_regression_udfs.global_newton_update,
+                step=merged,
+                names=names,
+                coefficients=coefficients,
             )
+            state = await rt.read_global(outputs["state"])
             rt.report_progress("Newton step", iteration=iteration, total=MAX_ITERATIONS)
-            if is_converged(state, coefficients):
-                return await self._summary(rt, merged, names, coefficients)
             coefficients = coefficients_of(state, len(coefficients))
+            if is_converged(state, coefficients):
+                return await self._summary(rt, outputs)
         raise AlgorithmError(
             f"logistic regression did not converge in {MAX_ITERATIONS} Newton steps; "
             "the classes may be (nearly) perfectly separated by the x variables"
@@ -102,13 +106,7 @@ class LogisticRegressionFlow(AlgorithmFlow[LogisticRegressionParams]):
         return await rt.create_remote_and_merge_global(step)
 
     @staticmethod
-    async def _summary(rt: Runtime, merged: GlobalTable, names: list[str], coefficients: list[float]) -> dict[str, Any]:
-        outputs = await rt.execute_udf_global_outputs(
-            logistic_regression_udfs.global_summary,
-            step=merged,
-            names=names,
-            coefficients=coefficients,
-        )
+    async def _summary(rt: Runtime, outputs: dict[str, GlobalTable]) -> dict[str, Any]:
         table = await rt.read_global(outputs["coefficients"])
         summary = await rt.read_global(outputs["summary"])
         return {

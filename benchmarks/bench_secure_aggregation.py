@@ -62,7 +62,7 @@ async def _round(runtime: NodeRuntime, data: LocalTables) -> float:
         logistic_regression_udfs.local_newton_step, data=data, coefficients=coefficients, **LITERALS
     )
     merged = await runtime.create_remote_and_merge_global(step)
-    await runtime.execute_udf_global(
+    await runtime.execute_udf_global_outputs(
         logistic_regression_udfs.global_newton_update, step=merged, names=NUMERICS, coefficients=coefficients
     )
     return time.perf_counter() - started

@@ -2,7 +2,8 @@
 
 A round is one ``execute_udf_locals`` call: one ExecuteUDF on every participating local
 node. The script starts dementia:0.1 split over 3 locals, runs each algorithm once, and
-counts the "udf ran" lines each local node logs during the run (the most on any node).
+counts the "udf ran" lines each local node logs during the run (the most on any node),
+and beside them the global node's UDF calls (each one more sequential call).
 
     .venv/bin/python -m benchmarks.count_rounds [--out benchmarks/results/rounds.json]
 """
@@ -70,24 +71,32 @@ def count_rounds(workdir: Path) -> dict[str, dict[str, Any]]:
     rounds: dict[str, dict[str, Any]] = {}
     with (
         LocalFederation(
-            workdir, [[f] for f in folders], node_settings={"log_json": True, "missing_cde_columns": "empty"}
+            workdir,
+            [[f] for f in folders],
+            # the ANOVA requests have cells under the default minimum, and the decision tree's
+            # split search needs exact extremes: rounds are counted, not disclosure
+            node_settings={"log_json": True, "missing_cde_columns": "empty", "min_cell_rows": 1, "extremes": "exact"},
         ) as federation,
         Controller(federation.controller_address) as client,
     ):
         datasets = [d.code for d in client.datasets("dementia:0.1")]
         logs = [Path(federation.processes[n].log) for n in federation.local_ids]
+        global_log = Path(federation.processes["global"].log)
         for algorithm, request in REQUESTS.items():
-            seen = set(_udf_runs(logs))
+            seen = set(_udf_runs([*logs, global_log]))
             outcome = client.run(algorithm, data_model="dementia:0.1", datasets=datasets, **request)
             time.sleep(0.5)  # let the nodes' last log lines reach their files
             new = [runs for experiment, runs in _udf_runs(logs).items() if experiment not in seen]
+            on_global = [runs for experiment, runs in _udf_runs([global_log]).items() if experiment not in seen]
             rounds[algorithm] = {
                 "rounds": max((max(r.values()) for r in new), default=0),
+                "global_calls": sum(sum(r.values()) for r in on_global),
                 "experiments": len(new),
                 "iterations": outcome.result.get("iterations"),
                 "request": request,
             }
-            print(f"{algorithm:28} {rounds[algorithm]['rounds']:4}  {rounds[algorithm]['iterations'] or ''}")
+            figures = rounds[algorithm]
+            print(f"{algorithm:28} {figures['rounds']:4} {figures['global_calls']:4}  {figures['iterations'] or ''}")
     return rounds
 
 

@@ -30,7 +30,6 @@ __all__ = [
     "global_cv_newton_update",
     "global_levels",
     "global_newton_update",
-    "global_summary",
     "local_cv_newton_step",
     "local_cv_scores",
     "local_levels",
@@ -77,57 +76,27 @@ def local_newton_step(
     return ArrayBundle(sums | _design.level_cells(data, categoricals, levels))
 
 
-@udf(outputs=(shared("state"),))
-def global_newton_update(step: ArrayBundle, names: list[str], coefficients: list[float]) -> ArrayBundle:
-    """The next Newton iterate from the merged sums; ``max_change`` tells the flow when to stop."""
+@udf(outputs=(shared("state"), shared("coefficients"), shared("summary")))
+def global_newton_update(
+    step: ArrayBundle, names: list[str], coefficients: list[float]
+) -> tuple[ArrayBundle, ArrayBundle, ArrayBundle]:
+    """The next Newton iterate, and the fit's statistics should the flow stop there.
+
+    ``max_change`` tells the flow when to stop; the statistics then need no further round:
+    the coefficients are the new iterate, the standard errors come from the Hessian one
+    negligible step behind it and the log-likelihood from its quadratic expansion.
+    """
     beta = np.asarray(coefficients, dtype=np.float64)
     sums = _merged_sums(step, len(beta))
     _check_classes(sums)
     if not np.any(beta):
         _design.check_full_rank(sums.hessian, [_design.INTERCEPT, *names])
-    new = beta + _solve(sums.hessian, sums.gradient)
-    return _state_row(new, np.abs(new - beta).max(initial=0.0), sums.ll)
-
-
-@udf(outputs=(shared("coefficients"), shared("summary")))
-def global_summary(step: ArrayBundle, names: list[str], coefficients: list[float]) -> tuple[ArrayBundle, ArrayBundle]:
-    """Standard errors, z tests, 95% intervals and fit statistics at the final coefficients."""
-    beta = np.asarray(coefficients, dtype=np.float64)
-    sums = _merged_sums(step, len(beta))
-    _check_classes(sums)
-    covariance = np.linalg.inv(sums.hessian)
-    stderr = np.sqrt(np.diag(covariance))
-    z_scores = beta / stderr
-    margin = stats.norm.ppf(0.975) * stderr
-    n, n_pos, ll = sums.n, sums.n_pos, sums.ll
-    share = n_pos / n
-    ll0 = n_pos * np.log(share) + (n - n_pos) * np.log1p(-share)
-    k = len(beta)
-    table = ArrayBundle(
-        {
-            NAME: np.array([_design.INTERCEPT, *names], dtype=object),
-            "coefficient": beta,
-            "stderr": stderr,
-            "z_score": z_scores,
-            "pvalue": 2.0 * stats.norm.sf(np.abs(z_scores)),
-            "lower_ci": beta - margin,
-            "upper_ci": beta + margin,
-        }
-    )
-    summary = ArrayBundle(
-        {
-            "n_obs": [round(n)],
-            "df_model": [k - 1],
-            "df_resid": [round(n) - k],
-            "ll": [ll],
-            "ll0": [ll0],
-            "aic": [-2.0 * ll + 2.0 * k],
-            "bic": [-2.0 * ll + k * np.log(n)],
-            "r_squared_cs": [1.0 - np.exp(2.0 * (ll0 - ll) / n)],
-            "r_squared_mcf": [1.0 - ll / ll0],
-        }
-    )
-    return table, summary
+        beta, sums = _at_null_model(sums)
+    change = _solve(sums.hessian, sums.gradient)
+    new = beta + change
+    state = _state_row(new, np.abs(change).max(initial=0.0), sums.ll)
+    ll = sums.ll + 0.5 * float(sums.gradient @ change)
+    return (state, *_fit_tables(new, sums, ll, names))
 
 
 @udf(
@@ -174,6 +143,7 @@ def global_cv_newton_update(
             _check_classes(sums)
             if not np.any(betas[fold]):
                 _design.check_full_rank(sums.hessian, [_design.INTERCEPT, *names])
+                betas[fold], sums = _at_null_model(sums)
             new[fold] = betas[fold] + _solve(sums.hessian, sums.gradient)
         except UdfInputError as exc:
             raise UdfInputError(f"training rows of fold {fold + 1}: {exc}") from None
@@ -322,6 +292,62 @@ def _check_classes(sums: _Sums) -> None:
     if sums.n_pos == 0 or sums.n_pos == sums.n:
         which = "no" if sums.n_pos == 0 else "every"
         raise UdfInputError(f"{which} selected row has the positive class: logistic regression needs both classes")
+
+
+def _fit_tables(beta: np.ndarray, sums: _Sums, ll: float, names: list[str]) -> tuple[ArrayBundle, ArrayBundle]:
+    """Standard errors, z tests, 95% intervals and fit statistics of the fit ``beta``."""
+    stderr = np.sqrt(np.diag(np.linalg.inv(sums.hessian)))
+    z_scores = beta / stderr
+    margin = stats.norm.ppf(0.975) * stderr
+    n = sums.n
+    ll0 = _null_log_likelihood(sums)
+    k = len(beta)
+    table = ArrayBundle(
+        {
+            NAME: np.array([_design.INTERCEPT, *names], dtype=object),
+            "coefficient": beta,
+            "stderr": stderr,
+            "z_score": z_scores,
+            "pvalue": 2.0 * stats.norm.sf(np.abs(z_scores)),
+            "lower_ci": beta - margin,
+            "upper_ci": beta + margin,
+        }
+    )
+    summary = ArrayBundle(
+        {
+            "n_obs": [round(n)],
+            "df_model": [k - 1],
+            "df_resid": [round(n) - k],
+            "ll": [ll],
+            "ll0": [ll0],
+            "aic": [-2.0 * ll + 2.0 * k],
+            "bic": [-2.0 * ll + k * np.log(n)],
+            "r_squared_cs": [1.0 - np.exp(2.0 * (ll0 - ll) / n)],
+            "r_squared_mcf": [1.0 - ll / ll0],
+        }
+    )
+    return table, summary
+
+
+def _null_log_likelihood(sums: _Sums) -> float:
+    share = sums.n_pos / sums.n
+    return float(sums.n_pos * np.log(share) + (sums.n - sums.n_pos) * np.log1p(-share))
+
+
+def _at_null_model(sums: _Sums) -> tuple[np.ndarray, _Sums]:
+    """The null model (intercept = logit of the share of positives) and its sums, from those at zero.
+
+    At zero every row's weight is 1/4 and at the null model every row's probability is
+    the share, so its gradient and Hessian follow from the sums at zero without another
+    round; Newton from there takes fewer steps when the classes are unbalanced.
+    """
+    share = sums.n_pos / sums.n
+    column_sums = 4.0 * sums.hessian[:, 0]  # the intercept column of X'X / 4
+    start = np.zeros(len(sums.gradient))
+    start[0] = special.logit(share)
+    gradient = sums.gradient + (0.5 - share) * column_sums
+    hessian = 4.0 * share * (1.0 - share) * sums.hessian
+    return start, _Sums(sums.n, sums.n_pos, _null_log_likelihood(sums), gradient, hessian)
 
 
 def _solve(hessian: np.ndarray, gradient: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ import statsmodels.api as sm
 from algorithm_flows import AlgorithmError, Variable
 from algorithm_flows.logistic_regression_flow import LogisticRegressionFlow
 from algorithm_flows.testing import run_flow
-from udf_library import ArrayBundle
+from udf_library import ArrayBundle, logistic_regression_udfs
 
 RTOL = 1e-7
 ATOL = 1e-9
@@ -213,3 +213,27 @@ def test_perfect_separation_raises_instead_of_diverging() -> None:
             x=("x1",),
             parameters={"positive_class": "AD"},
         )
+
+
+def test_first_newton_step_starts_from_the_null_model() -> None:
+    # arrange: the Newton sums of rows where about one in five is positive, at zero
+    rng = np.random.default_rng(5)
+    x1 = rng.normal(0.0, 1.0, 400)
+    target = (rng.random(400) < 1.0 / (1.0 + np.exp(1.5 - 0.7 * x1))).astype(float)
+    design = np.column_stack([np.ones(400), x1])
+    bundle = ArrayBundle(
+        {"dataset": np.array(["ds"] * 400, dtype=object), "status": np.where(target == 1.0, "AD", "CN"), "x1": x1}
+    )
+    step = logistic_regression_udfs.local_newton_step(bundle, "status", "AD", [], ["x1"], {}, [0.0, 0.0])
+
+    # act
+    state, _, _ = logistic_regression_udfs.global_newton_update(step, ["x1"], [0.0, 0.0])
+
+    # assert: one Newton step from (logit of the share, 0), at the null model's log-likelihood
+    share = target.mean()
+    start = np.array([np.log(share / (1.0 - share)), 0.0])
+    weight = share * (1.0 - share)
+    expected = start + np.linalg.solve(weight * design.T @ design, design.T @ (target - share))
+    assert [state["b_0"][0], state["b_1"][0]] == pytest.approx(expected.tolist(), rel=1e-12)
+    null = sm.Logit(target, np.ones(400)).fit(disp=0)
+    assert state["ll"][0] == pytest.approx(null.llf, rel=1e-12)

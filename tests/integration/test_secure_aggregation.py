@@ -361,10 +361,10 @@ async def _newton_round(runtime: NodeRuntime, data: LocalTables) -> ArrayBundle:
         logistic_regression_udfs.local_newton_step, data=data, coefficients=[0.0, 0.0, 0.0], **literals
     )
     merged = await runtime.create_remote_and_merge_global(step)
-    state = await runtime.execute_udf_global(
+    outputs = await runtime.execute_udf_global_outputs(
         logistic_regression_udfs.global_newton_update, step=merged, names=["age", "cognition"], coefficients=[0.0] * 3
     )
-    return await runtime.read_global(state)
+    return await runtime.read_global(outputs["state"])
 
 
 def test_a_node_killed_after_the_others_masked_with_it_fails_the_round_and_a_rerun_without_it_is_exact(
