@@ -27,6 +27,7 @@ from algorithm_flows import InputData, LocalTables, Variable, parse_params
 from algorithm_flows.kmeans_flow import KMeansFlow
 from algorithm_flows.linear_regression_flow import LinearRegressionFlow
 from mip_common.arrow_chunks import encode_batches, encode_schema
+from mip_common.naming import new_table_name
 from mip_controller.federation import LocalFederation
 from mip_controller.node_client import NodeClient
 from mip_controller.runtime import NodeRuntime
@@ -54,7 +55,11 @@ async def upload(client: NodeClient, table: pa.Table) -> str:
             yield chunk
 
     response = await client.create_table(
-        time.monotonic() + 600, "bench_scale", "data", encode_schema(table.schema), chunks()
+        time.monotonic() + 600,
+        "bench_scale",
+        new_table_name("bench_scale", "data"),
+        encode_schema(table.schema),
+        chunks(),
     )
     return str(response.table.name)
 

@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from algorithm_flows import InputData, LocalTables
 from mip_common.arrow_chunks import encode_batches, encode_schema
+from mip_common.naming import new_table_name
 from mip_controller.federation import LocalFederation
 from mip_controller.node_client import NodeClient
 from mip_controller.runtime import NodeRuntime
@@ -65,7 +66,7 @@ async def mesh_copy_mb_s(federation: LocalFederation, table: pa.Table, repeats: 
     try:
         deadline = time.monotonic() + 600
         created = await nodes["local1"].create_table(
-            deadline, "bench", "bench_source", encode_schema(table.schema), stream()
+            deadline, "bench", new_table_name("bench", "source"), encode_schema(table.schema), stream()
         )
         runtime = NodeRuntime(
             experiment_id="bench",
