@@ -16,17 +16,32 @@ from grpc_reflection.v1alpha import reflection
 from mip_common.interceptors import ErrorMappingInterceptor
 from mip_common.reflection import enable_reflection
 
-__all__ = ["ServingServer", "is_loopback", "open_channel", "start_server", "wait_for_stop"]
+__all__ = [
+    "CHANNEL_OPTIONS",
+    "SERVER_OPTIONS",
+    "ServingServer",
+    "is_loopback",
+    "open_channel",
+    "start_server",
+    "wait_for_stop",
+]
 
 log = logging.getLogger(__name__)
 
-_CHANNEL_OPTIONS = (
+CHANNEL_OPTIONS = (
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.max_reconnect_backoff_ms", 2_000),
     ("grpc.initial_reconnect_backoff_ms", 100),
 )
+"""Every channel: keepalive pings notice a dead peer within ~40 s, even between calls."""
+
+SERVER_OPTIONS = (
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_recv_ping_interval_without_data_ms", 20_000),
+)
+"""Every server accepts the channels' pings (gRPC's defaults answer them with GOAWAY too_many_pings)."""
 
 
 @dataclass
@@ -65,7 +80,7 @@ async def start_server(
 
     ``servicers`` are ``(servicer, add_to_server_function, full_service_name)``.
     """
-    server = grpc.aio.server(interceptors=[*interceptors, ErrorMappingInterceptor()])
+    server = grpc.aio.server(interceptors=[*interceptors, ErrorMappingInterceptor()], options=SERVER_OPTIONS)
     names = []
     for servicer, add, full_name in servicers:
         add(servicer, server)  # type: ignore[operator]
@@ -95,8 +110,8 @@ async def start_server(
 def open_channel(address: str, *, credentials: grpc.ChannelCredentials | None = None) -> grpc.aio.Channel:
     """An async channel to ``address`` with keepalive and fast reconnects."""
     if credentials is None:
-        return grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS)
-    return grpc.aio.secure_channel(address, credentials, options=_CHANNEL_OPTIONS)
+        return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+    return grpc.aio.secure_channel(address, credentials, options=CHANNEL_OPTIONS)
 
 
 async def wait_for_stop(stop: asyncio.Event | None = None) -> None:
