@@ -41,8 +41,9 @@ from mip_common.structs import struct_to_python
 from mip_controller.catalogue import Catalogue, CatalogueCache, inputdata_from_proto
 from mip_controller.cleanup import CleanupJournal
 from mip_controller.node_client import NodeClient
-from mip_controller.plain_json import plain_json, result_json
+from mip_controller.plain_json import result_json
 from mip_controller.runtime import NodeRuntime, ProgressEvent, StepTimings, gather_first_error
+from udf_library import plain_json
 
 __all__ = ["Emit", "ExperimentRunner", "ValidatedExperiment", "event"]
 

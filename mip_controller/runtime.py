@@ -19,8 +19,7 @@ from mip_common.errors import InvalidRequestError, NodeUnavailableError
 from mip_common.metrics import BYTES_COPIED, ROUND_SECONDS
 from mip_common.naming import new_table_name
 from mip_controller.node_client import NodeClient, frame_batch, read_framed_header, unframe_batch
-from mip_controller.plain_json import plain_json
-from udf_library import ArrayBundle, Output, udf_spec
+from udf_library import ArrayBundle, Output, plain_json, udf_spec
 
 T = TypeVar("T")
 

@@ -6,9 +6,25 @@ nothing of gRPC, SQL or the network.
 """
 
 from udf_library._bundle import ArrayBundle, kind_of
+from udf_library._call import (
+    CellRuleError,
+    CheckedOutput,
+    OutputRefusedError,
+    PreparedCall,
+    RowRuleError,
+    TableArgument,
+    TooFewInputRowsError,
+    UdfArgumentError,
+    UdfCallError,
+    UdfReturnError,
+    check_argument_names,
+    check_outputs,
+    prepare_call,
+    returned_tables,
+)
 from udf_library._errors import UdfInputError
 from udf_library._folds import assign_folds
-from udf_library._literals import coerce_literal
+from udf_library._literals import coerce_literal, plain_json, wire_literal
 from udf_library._policy import EXTREMES_MODES, DisclosurePolicy
 from udf_library._privacy import SMALL_CELL_RULE, shareable_output_problem, small_cell_problem
 from udf_library._registry import discover_udfs
@@ -33,20 +49,35 @@ __all__ = [
     "SMALL_CELL_RULE",
     "WHOLE_VIEW",
     "ArrayBundle",
+    "CellRuleError",
+    "CheckedOutput",
     "DisclosurePolicy",
     "Output",
+    "OutputRefusedError",
+    "PreparedCall",
+    "RowRuleError",
     "SecureSumError",
+    "TableArgument",
+    "TooFewInputRowsError",
+    "UdfArgumentError",
+    "UdfCallError",
     "UdfInput",
     "UdfInputError",
+    "UdfReturnError",
     "UdfSpec",
     "assign_folds",
+    "check_argument_names",
+    "check_outputs",
     "coerce_literal",
     "decode_fixed",
     "discover_udfs",
     "encode_fixed",
     "fixed_point_bound",
     "kind_of",
+    "plain_json",
+    "prepare_call",
     "private",
+    "returned_tables",
     "shareable_output_problem",
     "shared",
     "small_cell_problem",
@@ -55,5 +86,6 @@ __all__ = [
     "udf",
     "udf_spec",
     "value_matrix",
+    "wire_literal",
     "words_bundle",
 ]
