@@ -28,6 +28,7 @@ from algorithm_flows.runtime import (
     Variable,
 )
 from udf_library import (
+    DEFAULT_MIN_ROWS,
     ArrayBundle,
     CellRuleError,
     DisclosurePolicy,
@@ -94,7 +95,7 @@ class InMemoryRuntime(Runtime):
     partitions: Mapping[str, ArrayBundle]
     input_selection: InputData
     variable_specs: Mapping[str, Variable]
-    min_rows: int = 10
+    min_rows: int = DEFAULT_MIN_ROWS
     max_shareable_rows: int = 100_000
     extremes: str = "coded"
     min_cell_rows: int = 0
@@ -133,10 +134,6 @@ class InMemoryRuntime(Runtime):
     @property
     def data(self) -> LocalTables:
         return self._data
-
-    @property
-    def min_row_count(self) -> int:
-        return self.min_rows
 
     async def execute_udf_global(self, udf: Callable[..., Any], /, **args: Any) -> GlobalTable:
         outputs = await self.execute_udf_global_outputs(udf, **args)
@@ -264,7 +261,7 @@ def run_flow(
     y: tuple[str, ...] = (),
     x: tuple[str, ...] = (),
     parameters: Mapping[str, Any] | None = None,
-    min_rows: int = 10,
+    min_rows: int = DEFAULT_MIN_ROWS,
     extremes: str = "coded",
     min_cell_rows: int = 0,
     secure_aggregation: bool = False,

@@ -25,7 +25,7 @@ from udf_library._call import (
 from udf_library._errors import UdfInputError
 from udf_library._folds import assign_folds
 from udf_library._literals import coerce_literal, plain_json, wire_literal
-from udf_library._policy import EXTREMES_MODES, DisclosurePolicy
+from udf_library._policy import DEFAULT_MIN_ROWS, EXTREMES_MODES, DisclosurePolicy
 from udf_library._privacy import SMALL_CELL_RULE, shareable_output_problem, small_cell_problem
 from udf_library._registry import discover_udfs
 from udf_library._secure_sum import (
@@ -43,6 +43,7 @@ from udf_library._secure_sum import (
 from udf_library._udf import WHOLE_VIEW, Output, UdfInput, UdfSpec, private, shared, udf, udf_spec
 
 __all__ = [
+    "DEFAULT_MIN_ROWS",
     "EXTREMES_MODES",
     "FRACTION_BITS",
     "SECURE_SUM",
