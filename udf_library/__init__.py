@@ -40,12 +40,13 @@ from udf_library._secure_sum import (
     value_matrix,
     words_bundle,
 )
-from udf_library._udf import WHOLE_VIEW, Output, UdfInput, UdfSpec, private, shared, udf, udf_spec
+from udf_library._udf import LITERAL_TYPE_NAMES, WHOLE_VIEW, Output, UdfInput, UdfSpec, private, shared, udf, udf_spec
 
 __all__ = [
     "DEFAULT_MIN_ROWS",
     "EXTREMES_MODES",
     "FRACTION_BITS",
+    "LITERAL_TYPE_NAMES",
     "SECURE_SUM",
     "SMALL_CELL_RULE",
     "WHOLE_VIEW",
