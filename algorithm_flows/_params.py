@@ -11,21 +11,14 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from algorithm_flows._errors import InvalidParametersError
+from udf_library import LITERAL_TYPE_NAMES
 
 __all__ = ["ParameterSpec", "describe_params", "param", "parse_params"]
 
 P = TypeVar("P")
 
-_TYPE_NAMES: dict[Any, str] = {
-    int: "int",
-    float: "real",
-    str: "text",
-    bool: "bool",
-    list[str]: "list[text]",
-    list[float]: "list[real]",
-    list[int]: "list[int]",
-    dict[str, list[str]]: "dict[text, list[text]]",
-}
+_TYPE_NAMES: dict[Any, str] = LITERAL_TYPE_NAMES | {dict[str, list[str]]: "dict[text, list[text]]"}
+"""A parameter's published type: the UDF literal names, plus the one mapping parameters take."""
 
 
 @dataclass(frozen=True, slots=True)

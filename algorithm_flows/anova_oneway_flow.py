@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from algorithm_flows._helpers import json_number
 from algorithm_flows.runtime import AlgorithmFlow, Runtime, VariableRule
-from algorithm_flows.ttest_onesample_flow import json_number
 from udf_library import anova_udfs
 
 __all__ = ["AnovaOnewayFlow", "AnovaOnewayParams"]

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from algorithm_flows._helpers import CLASS_RULE, class_levels
 from algorithm_flows._params import param
-from algorithm_flows.naive_bayes_gaussian_fit_flow import CLASS_RULE, class_levels
 from algorithm_flows.runtime import AlgorithmFlow, GlobalTable, Runtime, VariableRule
 from udf_library import decision_tree_udfs as tree_udfs
 from udf_library import naive_bayes_udfs

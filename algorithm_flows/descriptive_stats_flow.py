@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from algorithm_flows._helpers import json_number
 from algorithm_flows.runtime import DATASET_COLUMN, AlgorithmFlow, Runtime, VariableRule
-from algorithm_flows.ttest_onesample_flow import json_number
 from udf_library import ArrayBundle, descriptive_stats_udfs
 
 __all__ = ["DescriptiveStatsFlow", "DescriptiveStatsParams"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from algorithm_flows._helpers import design_names, observed_levels, split_x
 from algorithm_flows._params import param
-from algorithm_flows.linear_regression_flow import design_names, observed_levels, split_x
 from algorithm_flows.runtime import AlgorithmFlow, Runtime, VariableRule
 from udf_library import linear_regression_udfs
 

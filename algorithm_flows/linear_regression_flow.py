@@ -2,50 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from algorithm_flows._helpers import design_names, observed_levels, split_x
 from algorithm_flows.runtime import AlgorithmFlow, Runtime, VariableRule
 from udf_library import linear_regression_udfs
 
-__all__ = ["LinearRegressionFlow", "LinearRegressionParams", "observed_levels", "split_x"]
+__all__ = ["LinearRegressionFlow", "LinearRegressionParams"]
 
 
 @dataclass(frozen=True, slots=True)
 class LinearRegressionParams:
     """Linear regression takes no parameters."""
-
-
-def split_x(rt: Runtime) -> tuple[list[str], list[str]]:
-    """The x variables as (categoricals, numerics), each in request order."""
-    x = list(rt.inputdata.x)
-    categoricals = [code for code in x if rt.variables[code].is_categorical]
-    return categoricals, [code for code in x if code not in categoricals]
-
-
-async def observed_levels(
-    rt: Runtime,
-    variables: list[str],
-    local_levels: Callable[..., Any] = linear_regression_udfs.local_levels,
-    global_levels: Callable[..., Any] = linear_regression_udfs.global_levels,
-) -> dict[str, list[str]]:
-    """One round: the levels of ``variables`` seen on any node, sorted (reference first)."""
-    if not variables:
-        return {}
-    counts = await rt.execute_udf_locals(local_levels, data=rt.data, variables=variables)
-    merged = await rt.create_remote_and_merge_global(counts)
-    table = await rt.read_global(await rt.execute_udf_global(global_levels, counts=merged))
-    levels: dict[str, list[str]] = {code: [] for code in variables}
-    for code, level in zip(table["variable"], table["level"], strict=True):
-        levels[str(code)].append(str(level))
-    return levels
-
-
-def design_names(categoricals: list[str], numerics: list[str], levels: dict[str, list[str]]) -> list[str]:
-    """Design column names after the intercept: dummies ``var[level]``, then numeric variables."""
-    dummies = [f"{code}[{level}]" for code in categoricals for level in levels[code][1:]]
-    return dummies + numerics
 
 
 class LinearRegressionFlow(AlgorithmFlow[LinearRegressionParams]):

@@ -6,13 +6,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from algorithm_flows._errors import AlgorithmError
-from algorithm_flows._params import param
-from algorithm_flows.linear_regression_flow import design_names, observed_levels, split_x
-from algorithm_flows.logistic_regression_flow import (
+from algorithm_flows._helpers import (
     MAX_ITERATIONS,
     coefficients_of,
+    design_names,
     is_converged,
+    observed_levels,
+    split_x,
 )
+from algorithm_flows._params import param
 from algorithm_flows.runtime import AlgorithmFlow, Runtime, VariableRule
 from udf_library import logistic_regression_udfs
 
@@ -46,12 +48,7 @@ class LogisticRegressionCVFlow(AlgorithmFlow[LogisticRegressionCVParams]):
     async def run(self, rt: Runtime, params: LogisticRegressionCVParams) -> dict[str, Any]:
         y = rt.inputdata.y[0]
         categoricals, numerics = split_x(rt)
-        levels = await observed_levels(
-            rt,
-            categoricals,
-            logistic_regression_udfs.local_levels,
-            logistic_regression_udfs.global_levels,
-        )
+        levels = await observed_levels(rt, categoricals)
         names = design_names(categoricals, numerics, levels)
         design = {
             "y": y,

@@ -6,20 +6,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from algorithm_flows._errors import AlgorithmError
+from algorithm_flows._helpers import (
+    MAX_ITERATIONS,
+    coefficients_of,
+    design_names,
+    is_converged,
+    observed_levels,
+    split_x,
+)
 from algorithm_flows._params import param
-from algorithm_flows.linear_regression_flow import design_names, observed_levels, split_x
 from algorithm_flows.runtime import AlgorithmFlow, GlobalTable, Runtime, VariableRule
-from udf_library import ArrayBundle, logistic_regression_udfs
+from udf_library import logistic_regression_udfs
 
-__all__ = ["LogisticRegressionFlow", "LogisticRegressionParams", "coefficients_of", "is_converged"]
-
-MAX_ITERATIONS = 100
-TOLERANCE = 1e-8
-"""Stop once no coefficient moves more than this, relative to the largest (at least 1).
-
-Newton converges quadratically, so the iterate after such a step is within about its
-square of the maximum (statsmodels stops at the same absolute step, 1e-8, by default).
-"""
+__all__ = ["LogisticRegressionFlow", "LogisticRegressionParams"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,17 +26,6 @@ class LogisticRegressionParams:
     """Parameters of logistic regression; names follow the MIP front end."""
 
     positive_class: str = param(doc="the level of y modelled as 1; every other level is 0")
-
-
-def coefficients_of(state: ArrayBundle, count: int) -> list[float]:
-    """The coefficient vector in a Newton state row."""
-    return [float(state[f"b_{i}"][0]) for i in range(count)]
-
-
-def is_converged(state: ArrayBundle, coefficients: list[float]) -> bool:
-    """Whether the Newton step to ``coefficients`` was negligible."""
-    scale = max([1.0, *(abs(b) for b in coefficients)])
-    return float(state["max_change"][0]) <= TOLERANCE * scale
 
 
 class LogisticRegressionFlow(AlgorithmFlow[LogisticRegressionParams]):
@@ -57,12 +45,7 @@ class LogisticRegressionFlow(AlgorithmFlow[LogisticRegressionParams]):
     async def run(self, rt: Runtime, params: LogisticRegressionParams) -> dict[str, Any]:
         y = rt.inputdata.y[0]
         categoricals, numerics = split_x(rt)
-        levels = await observed_levels(
-            rt,
-            categoricals,
-            logistic_regression_udfs.local_levels,
-            logistic_regression_udfs.global_levels,
-        )
+        levels = await observed_levels(rt, categoricals)
         names = design_names(categoricals, numerics, levels)
         coefficients = [0.0] * (len(names) + 1)
         for iteration in range(1, MAX_ITERATIONS + 1):

@@ -5,10 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from algorithm_flows._helpers import CLASS_RULE, FEATURE_RULE, class_levels, cv_report
 from algorithm_flows._params import param
-from algorithm_flows.naive_bayes_categorical_fit_flow import FEATURE_RULE
-from algorithm_flows.naive_bayes_gaussian_cv_flow import cv_report
-from algorithm_flows.naive_bayes_gaussian_fit_flow import CLASS_RULE, class_levels
 from algorithm_flows.runtime import AlgorithmFlow, Runtime
 from udf_library import naive_bayes_udfs
 

@@ -5,14 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from algorithm_flows._helpers import CLASS_RULE, FEATURE_RULE, class_levels
 from algorithm_flows._params import param
-from algorithm_flows.naive_bayes_gaussian_fit_flow import CLASS_RULE, class_levels
-from algorithm_flows.runtime import AlgorithmFlow, Runtime, VariableRule
+from algorithm_flows.runtime import AlgorithmFlow, Runtime
 from udf_library import naive_bayes_udfs
 
-__all__ = ["FEATURE_RULE", "CategoricalNBFitFlow", "CategoricalNBParams"]
-
-FEATURE_RULE = VariableRule(types=frozenset({"int", "text"}), is_categorical=True, min_count=1, doc="the features")
+__all__ = ["CategoricalNBFitFlow", "CategoricalNBParams"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from algorithm_flows._helpers import CLASS_RULE, class_levels, cv_report
 from algorithm_flows._params import param
-from algorithm_flows.naive_bayes_gaussian_fit_flow import CLASS_RULE, class_levels
-from algorithm_flows.runtime import AlgorithmFlow, GlobalTable, Runtime, VariableRule
+from algorithm_flows.runtime import AlgorithmFlow, Runtime, VariableRule
 from udf_library import naive_bayes_udfs
 
-__all__ = ["GaussianNBCVFlow", "GaussianNBCVParams", "cv_report"]
+__all__ = ["GaussianNBCVFlow", "GaussianNBCVParams"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,34 +68,3 @@ class GaussianNBCVFlow(AlgorithmFlow[GaussianNBCVParams]):
         )
         merged = await rt.create_remote_and_merge_global(confusion)
         return await cv_report(rt, merged, classes, params.n_splits)
-
-
-async def cv_report(rt: Runtime, confusion: GlobalTable, classes: list[str], n_splits: int) -> dict[str, Any]:
-    """Confusion matrices and metrics of a cross-validation, over all folds and per fold."""
-    outputs = await rt.execute_udf_global_outputs(
-        naive_bayes_udfs.global_cv_metrics, confusion=confusion, classes=classes, n_splits=n_splits
-    )
-    matrices = await rt.read_global(outputs["confusion"])
-    metrics = await rt.read_global(outputs["metrics"])
-    kept = [str(c) for c, f in zip(metrics["class"], metrics["fold"], strict=True) if f == -1]
-    pred_columns = [f"pred_{i}" for i in range(len(kept))]
-
-    def summary(fold: int) -> dict[str, Any]:
-        rows = metrics.take(metrics["fold"] == fold)
-        matrix = matrices.take(matrices["fold"] == fold)
-        return {
-            "n_obs": int(rows["n_obs"][0]),
-            "accuracy": float(rows["accuracy"][0]),
-            "precision": [float(v) for v in rows["precision"]],
-            "recall": [float(v) for v in rows["recall"]],
-            "f1": [float(v) for v in rows["f1"]],
-            "support": [int(v) for v in rows["support"]],
-            "confusion_matrix": matrix.matrix(pred_columns).astype(int).tolist(),
-        }
-
-    return {
-        "classes": kept,
-        "n_splits": n_splits,
-        **summary(-1),
-        "folds": [{"fold": fold, **summary(fold)} for fold in range(n_splits)],
-    }

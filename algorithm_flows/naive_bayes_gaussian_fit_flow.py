@@ -5,20 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from algorithm_flows._errors import AlgorithmError
+from algorithm_flows._helpers import CLASS_RULE, class_levels
 from algorithm_flows._params import param
 from algorithm_flows.runtime import AlgorithmFlow, Runtime, VariableRule
 from udf_library import naive_bayes_udfs
 
-__all__ = ["GaussianNBFitFlow", "GaussianNBParams", "class_levels"]
-
-CLASS_RULE = VariableRule(
-    types=frozenset({"int", "text"}),
-    is_categorical=True,
-    min_count=1,
-    max_count=1,
-    doc="the class variable",
-)
+__all__ = ["GaussianNBFitFlow", "GaussianNBParams"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,14 +18,6 @@ class GaussianNBParams:
     """Parameters of Gaussian naive Bayes; names follow scikit-learn."""
 
     var_smoothing: float = param(1e-9, doc="share of the largest feature variance added to every variance", minimum=0)
-
-
-def class_levels(rt: Runtime, code: str) -> list[str]:
-    """The levels of a categorical variable in scikit-learn's (sorted) order."""
-    variable = rt.variables[code]
-    if not variable.enumerations:
-        raise AlgorithmError(f"variable {code!r} has no enumerations to take its levels from")
-    return naive_bayes_udfs.sorted_levels(list(variable.enumerations), variable.sql_type in ("int", "real"))
 
 
 class GaussianNBFitFlow(AlgorithmFlow[GaussianNBParams]):

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from algorithm_flows._errors import InvalidParametersError
+from algorithm_flows._helpers import run_pca
 from algorithm_flows._params import param
-from algorithm_flows.pca_flow import run_pca
 from algorithm_flows.runtime import AlgorithmFlow, Runtime, VariableRule
 from udf_library import pca_udfs
 

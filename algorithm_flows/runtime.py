@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
-from udf_library import ArrayBundle
+from udf_library import DEFAULT_MIN_ROWS, ArrayBundle
 
 __all__ = [
     "AlgorithmFlow",
@@ -118,10 +118,10 @@ class Runtime(ABC):
         """
 
     @property
-    def min_row_count(self) -> int:
+    def min_rows(self) -> int:
         """The privacy threshold: the fewest rows a node aggregates over, and the smallest
         count a result may report (smaller counts are suppressed)."""
-        return 10
+        return DEFAULT_MIN_ROWS
 
     @abstractmethod
     async def execute_udf_global(self, udf: Callable[..., Any], /, **args: Any) -> GlobalTable:

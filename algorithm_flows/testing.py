@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -29,20 +28,28 @@ from algorithm_flows.runtime import (
     Variable,
 )
 from udf_library import (
+    DEFAULT_MIN_ROWS,
     ArrayBundle,
+    CellRuleError,
     DisclosurePolicy,
     Output,
+    RowRuleError,
     SecureSumError,
+    TableArgument,
+    TooFewInputRowsError,
+    UdfArgumentError,
     UdfInputError,
-    coerce_literal,
+    UdfReturnError,
+    check_outputs,
     encode_fixed,
     kind_of,
-    shareable_output_problem,
-    small_cell_problem,
+    prepare_call,
+    returned_tables,
     sum_masked_parts,
     sum_parts,
     udf_spec,
     value_matrix,
+    wire_literal,
     words_bundle,
 )
 
@@ -88,7 +95,7 @@ class InMemoryRuntime(Runtime):
     partitions: Mapping[str, ArrayBundle]
     input_selection: InputData
     variable_specs: Mapping[str, Variable]
-    min_rows: int = 10
+    min_rows: int = DEFAULT_MIN_ROWS
     max_shareable_rows: int = 100_000
     extremes: str = "coded"
     min_cell_rows: int = 0
@@ -127,10 +134,6 @@ class InMemoryRuntime(Runtime):
     @property
     def data(self) -> LocalTables:
         return self._data
-
-    @property
-    def min_row_count(self) -> int:
-        return self.min_rows
 
     async def execute_udf_global(self, udf: Callable[..., Any], /, **args: Any) -> GlobalTable:
         outputs = await self.execute_udf_global_outputs(udf, **args)
@@ -205,54 +208,33 @@ class InMemoryRuntime(Runtime):
     def _run(
         self, node_id: str, udf: Callable[..., Any], tables: dict[str, str], args: dict[str, Any]
     ) -> dict[str, str]:
+        """One UDF call under the node's call contract, its errors mapped to this runtime's."""
         spec = udf_spec(udf)
-        kwargs: dict[str, Any] = {}
-        private_rows: list[int] = []
-        for item in spec.inputs:
-            if item.is_set_by_node:
-                if item.name in args:
-                    raise TypeError(f"{spec.name}: argument {item.name!r} is set by the node")
-                kwargs[item.name] = self._policy
-                continue
-            if item.name not in args:
-                if not item.is_optional:
-                    raise TypeError(f"{spec.name}: missing argument {item.name!r}")
-                continue
-            if item.is_table:
-                stored = self._tables[(node_id, tables[item.name])]
-                if stored.private_rows is not None:
-                    if stored.private_rows < self.min_rows:
-                        raise PrivacyViolationError(f"{spec.name}: private input under min rows")
-                    private_rows.append(stored.private_rows)
-                kwargs[item.name] = stored.bundle
-            else:
-                wire_value = struct_order(json.loads(json.dumps(args[item.name], allow_nan=False)))
-                kwargs[item.name] = coerce_literal(item.type, wire_value)
-        unknown = set(args) - {i.name for i in spec.inputs}
-        if unknown:
-            raise TypeError(f"{spec.name}: unknown arguments {sorted(unknown)}")
+        inputs = {}
+        for key, name in tables.items():
+            stored = self._tables[(node_id, name)]
+            inputs[key] = TableArgument(stored.bundle, name, stored.private_rows)
+        literals = {k: struct_order(wire_literal(v)) for k, v in args.items() if k not in tables}
         try:
-            result = spec.func(**kwargs)
-        except UdfInputError as exc:
-            raise AlgorithmError(str(exc)) from exc
-        results = (result,) if len(spec.outputs) == 1 else tuple(result)
-        names = {}
-        derived_rows = max(private_rows) if private_rows else None
-        for output, bundle in zip(spec.outputs, results, strict=True):
-            if not isinstance(bundle, ArrayBundle):
-                raise TypeError(f"{spec.name}: output {output.name!r} is not an ArrayBundle")
-            if output.shared and node_id != GLOBAL and derived_rows is not None:
-                problem = shareable_output_problem(output, bundle, derived_rows, self.max_shareable_rows)
-                if problem:
-                    raise PrivacyViolationError(problem)
-                cell = small_cell_problem(output, bundle, self._policy)
-                if cell:
-                    raise SmallCellRefusedError(f"{spec.name}: {cell}")
-            name = self._new_name(output.name)
-            self._tables[(node_id, name)] = _Stored(
-                bundle, output.shared, None if output.shared else derived_rows, output
+            call = prepare_call(spec, inputs, literals, self._policy)
+            try:
+                result = spec.func(**call.kwargs)
+            except UdfInputError as exc:
+                raise AlgorithmError(str(exc)) from exc
+            checked = check_outputs(
+                spec, returned_tables(spec, result), call.lineage_rows, self._policy, self.max_shareable_rows
             )
-            names[output.name] = name
+        except (UdfArgumentError, UdfReturnError) as exc:
+            raise TypeError(str(exc)) from exc
+        except (TooFewInputRowsError, RowRuleError) as exc:
+            raise PrivacyViolationError(str(exc)) from exc
+        except CellRuleError as exc:
+            raise SmallCellRefusedError(str(exc)) from exc
+        names = {}
+        for item in checked:
+            name = self._new_name(item.output.name)
+            self._tables[(node_id, name)] = _Stored(item.bundle, item.output.shared, item.private_rows, item.output)
+            names[item.output.name] = name
         return names
 
     def _shareable(self, node_id: str, name: str) -> _Stored:
@@ -279,7 +261,7 @@ def run_flow(
     y: tuple[str, ...] = (),
     x: tuple[str, ...] = (),
     parameters: Mapping[str, Any] | None = None,
-    min_rows: int = 10,
+    min_rows: int = DEFAULT_MIN_ROWS,
     extremes: str = "coded",
     min_cell_rows: int = 0,
     secure_aggregation: bool = False,

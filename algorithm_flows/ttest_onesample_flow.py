@@ -5,13 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from algorithm_flows._helpers import ALTERNATIVES, json_number
 from algorithm_flows._params import param
 from algorithm_flows.runtime import AlgorithmFlow, Runtime, VariableRule
 from udf_library import ttest_udfs
 
-__all__ = ["TTestOnesampleFlow", "TTestOnesampleParams", "json_number"]
-
-ALTERNATIVES = ("two-sided", "less", "greater")
+__all__ = ["TTestOnesampleFlow", "TTestOnesampleParams"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,15 +62,3 @@ class TTestOnesampleFlow(AlgorithmFlow[TTestOnesampleParams]):
             "ci_lower": json_number(result["ci_lower"][0]),
             "cohens_d": json_number(result["cohens_d"][0]),
         }
-
-
-def json_number(value: Any) -> float | str | None:
-    """A JSON-ready number: NaN as null, infinities as the strings MIP front ends read."""
-    number = float(value)
-    if number != number:
-        return None
-    if number == float("inf"):
-        return "Infinity"
-    if number == float("-inf"):
-        return "-Infinity"
-    return number

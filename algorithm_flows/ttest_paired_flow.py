@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from algorithm_flows._helpers import ALTERNATIVES, json_number
 from algorithm_flows._params import param
 from algorithm_flows.runtime import AlgorithmFlow, Runtime, VariableRule
-from algorithm_flows.ttest_onesample_flow import ALTERNATIVES, json_number
 from udf_library import ttest_udfs
 
 __all__ = ["TTestPairedFlow", "TTestPairedParams"]

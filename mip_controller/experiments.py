@@ -41,8 +41,9 @@ from mip_common.structs import struct_to_python
 from mip_controller.catalogue import Catalogue, CatalogueCache, inputdata_from_proto
 from mip_controller.cleanup import CleanupJournal
 from mip_controller.node_client import NodeClient
-from mip_controller.plain_json import plain_json, result_json
+from mip_controller.plain_json import result_json
 from mip_controller.runtime import NodeRuntime, ProgressEvent, StepTimings, gather_first_error
+from udf_library import DEFAULT_MIN_ROWS, plain_json
 
 __all__ = ["Emit", "ExperimentRunner", "ValidatedExperiment", "event"]
 
@@ -50,8 +51,6 @@ log = logging.getLogger(__name__)
 
 _IDLE_BEFORE_RELEASE_S = 1.0
 
-_DEFAULT_MIN_ROWS = 10
-"""The threshold assumed before any node has said its own (every node's default)."""
 
 Emit = Callable[[controller_service_pb2.RunExperimentResponse], None]
 
@@ -273,7 +272,7 @@ class ExperimentRunner:
 
         while True:
             runtime = NodeRuntime(
-                min_row_count=self._thresholds.get(experiment_id) or _DEFAULT_MIN_ROWS,
+                min_rows=self._thresholds.get(experiment_id) or DEFAULT_MIN_ROWS,  # before any node said its own
                 experiment_id=experiment_id,
                 deadline=deadline,
                 global_node=self._global,

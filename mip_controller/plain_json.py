@@ -1,4 +1,7 @@
-"""Flow values as plain JSON for protobuf Structs: numpy made plain, non-finite numbers spelled out."""
+"""Flow results as typed JSON text: numpy made plain, non-finite numbers spelled out.
+
+UDF literals and Struct results use ``udf_library.plain_json``, the one encoding the
+in-memory runtime shares."""
 
 from __future__ import annotations
 
@@ -6,27 +9,7 @@ import json
 import math
 from typing import Any
 
-__all__ = ["plain_json", "result_json", "typed_json"]
-
-
-def plain_json(value: Any) -> Any:
-    """``value`` with numpy scalars and arrays as Python values, NaN as null, infinities as "Infinity".
-
-    Struct numbers are JSON numbers, which have no NaN or infinity; MIP front ends read
-    infinite confidence bounds as the strings "Infinity" and "-Infinity".
-    """
-    if isinstance(value, dict):
-        return {str(k): plain_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain_json(v) for v in value]
-    if hasattr(value, "tolist"):
-        return plain_json(value.tolist())
-    if isinstance(value, float):
-        if math.isnan(value):
-            return None
-        if math.isinf(value):
-            return "Infinity" if value > 0 else "-Infinity"
-    return value
+__all__ = ["result_json", "typed_json"]
 
 
 def typed_json(value: Any) -> Any:

@@ -19,8 +19,7 @@ from mip_common.errors import InvalidRequestError, NodeUnavailableError
 from mip_common.metrics import BYTES_COPIED, ROUND_SECONDS
 from mip_common.naming import new_table_name
 from mip_controller.node_client import NodeClient, frame_batch, read_framed_header, unframe_batch
-from mip_controller.plain_json import plain_json
-from udf_library import ArrayBundle, Output, udf_spec
+from udf_library import DEFAULT_MIN_ROWS, ArrayBundle, Output, plain_json, udf_spec
 
 T = TypeVar("T")
 
@@ -67,10 +66,10 @@ class NodeRuntime(Runtime):
         inputdata: InputData,
         variables: Mapping[str, Variable],
         on_progress: Callable[[ProgressEvent], None],
-        min_row_count: int = 10,
+        min_rows: int = DEFAULT_MIN_ROWS,
         secure_aggregation: bool = False,
     ) -> None:
-        self._min_row_count = min_row_count
+        self._min_rows = min_rows
         self._is_secure = secure_aggregation
         self._public_keys: dict[str, bytes] = {}
         self._summed_outputs: dict[tuple[tuple[str, str], ...], Output] = {}
@@ -103,9 +102,9 @@ class NodeRuntime(Runtime):
         return self._variables
 
     @property
-    def min_row_count(self) -> int:
+    def min_rows(self) -> int:
         """The strictest privacy threshold of the participating nodes."""
-        return self._min_row_count
+        return self._min_rows
 
     @property
     def data(self) -> LocalTables:

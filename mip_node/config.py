@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from mip_common.settings import ConfigError, build_config
-from udf_library import EXTREMES_MODES, DisclosurePolicy
+from udf_library import DEFAULT_MIN_ROWS, EXTREMES_MODES, DisclosurePolicy
 
 __all__ = ["NodeConfig", "load_node_config"]
 
@@ -50,7 +50,7 @@ class NodeConfig:
     """CSV file names to leave out when loading folders."""
     missing_cde_columns: str = "refuse"
     """A CSV without some CDE columns: "refuse" it naming them, or load them as missing values ("empty")."""
-    min_rows: int = 10
+    min_rows: int = DEFAULT_MIN_ROWS
     """Fewest rows a local node computes on; fewer is refused (privacy threshold)."""
     min_cell_rows: int = 0
     """Fewest rows behind a cell of a shared output (cluster, level, class, bin, fold); 0: min_rows."""

@@ -31,14 +31,22 @@ from mip_node.sandbox import run_in_child
 from mip_node.table_store import TableStore
 from udf_library import (
     ArrayBundle,
+    CellRuleError,
+    CheckedOutput,
     Output,
+    OutputRefusedError,
     SecureSumError,
+    TableArgument,
+    TooFewInputRowsError,
+    UdfArgumentError,
     UdfInputError,
+    UdfReturnError,
     UdfSpec,
-    coerce_literal,
+    check_argument_names,
+    check_outputs,
     encode_fixed,
-    shareable_output_problem,
-    small_cell_problem,
+    prepare_call,
+    returned_tables,
     value_matrix,
     words_bundle,
 )
@@ -105,60 +113,46 @@ class UdfExecutor:
         """
         spec = self.spec(udf_name)
         check_experiment_id(experiment_id)
-        self._check_argument_names(spec, table_arguments, literal_arguments)
-        kwargs: dict[str, Any] = {}
-        private_rows: list[int] = []
-        for item in spec.inputs:
-            if item.is_table and item.name in table_arguments:
-                bundle, rows = self._load_input(spec, table_arguments[item.name])
-                kwargs[item.name] = bundle
-                if rows is not None:
-                    private_rows.append(rows)
-            elif not item.is_table and item.name in literal_arguments:
-                try:
-                    kwargs[item.name] = coerce_literal(item.type, literal_arguments[item.name])
-                except TypeError as exc:
-                    raise InvalidRequestError(f"{spec.name}: argument {item.name!r}: {exc}") from exc
-        if spec.policy_input is not None:
-            kwargs[spec.policy_input] = self._policy
+        try:
+            check_argument_names(spec, table_arguments, literal_arguments)
+            tables = {name: self._load_input(spec, table_name) for name, table_name in table_arguments.items()}
+            call = prepare_call(spec, tables, literal_arguments, self._policy)
+        except UdfArgumentError as exc:
+            raise InvalidRequestError(str(exc)) from exc
+        except TooFewInputRowsError as exc:
+            raise TooFewRowsError(str(exc)) from exc
         started = time.perf_counter()
-        results = self._call(spec, kwargs, is_inline=is_inline)
+        results = self._call(spec, call.kwargs, is_inline=is_inline)
         compute_s = time.perf_counter() - started
-        lineage_rows = max(private_rows) if private_rows else None
-        self._check_shareable(experiment_id, spec, results, lineage_rows)
+        checked = self._check_outputs(experiment_id, spec, results, call.lineage_rows)
         outputs = []
-        for output, bundle in zip(spec.outputs, results, strict=True):
-            if secure is not None and output.is_secure_sum:
-                bundle = self._masked(experiment_id, spec, output, bundle, secure)
+        for item in checked:
+            bundle = item.bundle
+            if secure is not None and item.output.is_secure_sum:
+                bundle = self._masked(experiment_id, spec, item.output, bundle, secure)
             meta = TableMeta(
-                name=new_table_name(experiment_id, output.name),
-                privacy=Privacy.SHAREABLE if output.shared else Privacy.PRIVATE,
+                name=new_table_name(experiment_id, item.output.name),
+                privacy=Privacy.SHAREABLE if item.output.shared else Privacy.PRIVATE,
                 experiment_id=experiment_id,
-                private_rows=None if output.shared else lineage_rows,
+                private_rows=item.private_rows,
             )
             stored = self._store.put(meta, bundle_to_arrow(bundle), bundle)
-            outputs.append((output.name, stored))
+            outputs.append((item.output.name, stored))
         return UdfRun(outputs, compute_s)
 
-    def _check_shareable(
+    def _check_outputs(
         self, experiment_id: str, spec: UdfSpec, results: tuple[ArrayBundle, ...], lineage_rows: int | None
-    ) -> None:
-        """Refuse, before anything is stored, a shared output that could expose rows or small cells."""
-        if lineage_rows is None:
-            return
-        for output, bundle in zip(spec.outputs, results, strict=True):
-            if not output.shared:
-                continue
-            leak = shareable_output_problem(output, bundle, lineage_rows, self._config.max_shareable_rows)
-            cell = None if leak else small_cell_problem(output, bundle, self._policy)
-            if leak or cell:
-                rule = "row rule" if leak else "cell rule"
-                self._audit.record(
-                    "udf_output_refused", experiment_id=experiment_id, udf=spec.name, output=output.name, rule=rule
-                )
-                if leak:
-                    raise PrivacyError(f"{spec.name}: {leak}")
-                raise SmallCellError(f"{spec.name}: {cell}")
+    ) -> list[CheckedOutput]:
+        """The call contract's output rules, with a refusal audited before it is answered."""
+        try:
+            return check_outputs(spec, results, lineage_rows, self._policy, self._config.max_shareable_rows)
+        except OutputRefusedError as exc:
+            self._audit.record(
+                "udf_output_refused", experiment_id=experiment_id, udf=spec.name, output=exc.output, rule=exc.rule
+            )
+            if isinstance(exc, CellRuleError):
+                raise SmallCellError(str(exc)) from exc
+            raise PrivacyError(str(exc)) from exc
 
     def _masked(
         self, experiment_id: str, spec: UdfSpec, output: Output, bundle: ArrayBundle, secure: SecureRound
@@ -184,40 +178,13 @@ class UdfExecutor:
         masked = mask_words(words, secure.key, self._config.node_id, secure.public_keys, context)
         return words_bundle(bundle, output.keys, names, masked)
 
-    def _check_argument_names(self, spec: UdfSpec, tables: Mapping[str, str], literals: Mapping[str, Any]) -> None:
-        problems = []
-        by_name = {i.name: i for i in spec.inputs}
-        for name in tables:
-            if name not in by_name:
-                problems.append(f"unknown argument {name[:64]!r}")
-            elif not by_name[name].is_table:
-                problems.append(f"argument {name!r} takes a literal ({by_name[name].type}), not a table")
-        for name in literals:
-            if name not in by_name:
-                problems.append(f"unknown argument {name[:64]!r}")
-            elif by_name[name].is_table:
-                problems.append(f"argument {name!r} takes a table name, not a literal")
-            elif by_name[name].is_set_by_node:
-                problems.append(f"argument {name!r} is set by the node from its own privacy settings")
-        for item in spec.inputs:
-            if item.is_set_by_node:
-                continue
-            if not item.is_optional and item.name not in tables and item.name not in literals:
-                problems.append(f"missing argument {item.name!r} ({item.type})")
-        if problems:
-            raise InvalidRequestError(f"{spec.signature_text()}: " + "; ".join(problems))
-
-    def _load_input(self, spec: UdfSpec, table_name: str) -> tuple[ArrayBundle, int | None]:
+    def _load_input(self, spec: UdfSpec, table_name: str) -> TableArgument:
         meta = self._store.get(table_name).meta
         if meta.privacy is Privacy.PRIMARY:
             raise PrivacyError(
                 f"{spec.name}: table {table_name!r} is primary data; UDFs read it only through a data view"
             )
-        if meta.private_rows is not None and meta.private_rows < self._config.min_rows:
-            raise TooFewRowsError(
-                f"{spec.name}: input {table_name!r} has fewer rows than this node's minimum of {self._config.min_rows}"
-            )
-        return self._store.bundle(table_name), meta.private_rows
+        return TableArgument(self._store.bundle(table_name), table_name, meta.private_rows)
 
     def _call(self, spec: UdfSpec, kwargs: dict[str, Any], *, is_inline: bool) -> tuple[ArrayBundle, ...]:
         if self._config.udf_isolation == "process" and not is_inline:
@@ -230,13 +197,10 @@ class UdfExecutor:
             )
         else:
             result = self._call_in_thread(spec, kwargs, is_inline=is_inline)
-        results = (result,) if len(spec.outputs) == 1 else tuple(result)
-        if len(results) != len(spec.outputs) or not all(isinstance(r, ArrayBundle) for r in results):
-            raise InternalError(
-                f"UDF {spec.name} must return {len(spec.outputs)} ArrayBundle(s) "
-                f"({', '.join(o.name for o in spec.outputs)})"
-            )
-        return results
+        try:
+            return returned_tables(spec, result)
+        except UdfReturnError as exc:
+            raise InternalError(str(exc)) from exc
 
     def _call_with_timeout(self, spec: UdfSpec, kwargs: dict[str, Any]) -> Any:
         """Run the UDF on a thread of its own and stop waiting after ``udf_timeout_s``.

@@ -21,7 +21,7 @@ from udf_library._bundle import ArrayBundle
 __all__ = ["PACK_ROW", "PACK_ROWS", "pack", "unpack"]
 
 PACK_ROWS = 8
-"""Rows of every packed table: fewer than a node's default ``min_rows`` (10)."""
+"""Rows of every packed table: fewer than a node's default ``min_rows`` (``DEFAULT_MIN_ROWS``, 10)."""
 PACK_ROW = "pack_row"
 
 

@@ -14,7 +14,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["EXTREMES_MODES", "DisclosurePolicy"]
+__all__ = ["DEFAULT_MIN_ROWS", "EXTREMES_MODES", "DisclosurePolicy"]
+
+DEFAULT_MIN_ROWS = 10
+"""A node's ``min_rows`` unless its operator sets another: the one place the default is written."""
 
 EXTREMES_MODES = ("coded", "suppress", "exact")
 """How a node reports minima, maxima and quantiles:
@@ -31,8 +34,8 @@ EXTREMES_MODES = ("coded", "suppress", "exact")
 class DisclosurePolicy:
     """Thresholds and extreme-value coding of the node a UDF runs on."""
 
-    min_rows: int = 10
-    min_cell_rows: int = 10
+    min_rows: int = DEFAULT_MIN_ROWS
+    min_cell_rows: int = DEFAULT_MIN_ROWS
     extremes: str = "coded"
 
     def __post_init__(self) -> None:

@@ -13,7 +13,7 @@ from udf_library._bundle import ArrayBundle
 from udf_library._policy import DisclosurePolicy
 from udf_library._secure_sum import SECURE_SUM
 
-__all__ = ["WHOLE_VIEW", "Output", "UdfInput", "UdfSpec", "private", "shared", "udf", "udf_spec"]
+__all__ = ["LITERAL_TYPE_NAMES", "WHOLE_VIEW", "Output", "UdfInput", "UdfSpec", "private", "shared", "udf", "udf_spec"]
 
 WHOLE_VIEW = "<whole view>"
 """``shared(name, rows=WHOLE_VIEW)``: the output is one aggregate over every row of its input."""
@@ -22,7 +22,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _MERGES = ("concat", SECURE_SUM)
 
-_LITERAL_TYPES: dict[Any, str] = {
+LITERAL_TYPE_NAMES: dict[Any, str] = {
     int: "int",
     float: "real",
     str: "text",
@@ -33,6 +33,7 @@ _LITERAL_TYPES: dict[Any, str] = {
     dict[str, Any]: "json",
     Any: "json",
 }
+"""mip type names of the Python types a literal may have; algorithm parameters use the same names."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +183,6 @@ def _input_of(owner: str, param: inspect.Parameter, hint: Any) -> UdfInput:
         return UdfInput(param.name, "table", is_table=True, is_optional=is_optional)
     if hint is DisclosurePolicy:
         return UdfInput(param.name, "policy", is_table=False, is_optional=False, is_set_by_node=True)
-    if hint not in _LITERAL_TYPES:
+    if hint not in LITERAL_TYPE_NAMES:
         raise TypeError(f"{owner}: parameter {param.name!r} has unsupported type {hint!r}")
-    return UdfInput(param.name, _LITERAL_TYPES[hint], is_table=False, is_optional=is_optional)
+    return UdfInput(param.name, LITERAL_TYPE_NAMES[hint], is_table=False, is_optional=is_optional)

@@ -49,7 +49,7 @@ def local_dataset_stats(
     ``c<i>_count_<j>`` for ``nominal[i]`` and its j-th level; ``<v>_is_reported`` is
     false (and the statistics zero) where a record has under ``min_cell_rows`` values.
     """
-    min_row_count = policy.min_cell_rows
+    min_cell_rows = policy.min_cell_rows
     variables = [*numeric, *nominal]
     complete = np.ones(data.num_rows, dtype=bool)
     for name in variables:
@@ -60,7 +60,7 @@ def local_dataset_stats(
         records = [
             _dataset_row(data, rows & (datasets == name), name, numeric, nominal, levels, policy)
             for name in dict.fromkeys(datasets[rows])
-            if int(np.sum(rows & (datasets == name))) >= min_row_count
+            if int(np.sum(rows & (datasets == name))) >= min_cell_rows
         ]
         parts.append(_stack(records, _empty_row(numeric, nominal, levels)))
     return parts[0], parts[1]
@@ -114,14 +114,14 @@ def _dataset_row(
     levels: dict[str, Any],
     policy: DisclosurePolicy,
 ) -> dict[str, Any]:
-    min_row_count = policy.min_cell_rows
+    min_cell_rows = policy.min_cell_rows
     num_total = int(rows.sum())
     row: dict[str, Any] = {"dataset": dataset}
     for i, name in enumerate(numeric):
         column = data[name][rows].astype(np.float64)
         values = column[~np.isnan(column)]
         key = f"n{i}"
-        is_reported = len(values) >= min_row_count and len(values) > 0
+        is_reported = len(values) >= min_cell_rows and len(values) > 0
         row |= _counts(key, len(values), num_total, is_reported)
         if not is_reported:
             row |= {f"{key}_{s}": np.nan for s in NUMERIC_STATS}
@@ -142,7 +142,7 @@ def _dataset_row(
         text = _as_text(data[name][rows])
         present = text[~_is_missing(text)]
         key = f"c{i}"
-        is_reported = len(present) >= min_row_count and len(present) > 0
+        is_reported = len(present) >= min_cell_rows and len(present) > 0
         row |= _counts(key, len(present), num_total, is_reported)
         counts = np.array([float(np.sum(present == str(level))) for level in levels[name]])
         for j, count in enumerate(policy.suppress_small(counts) if is_reported else np.zeros(len(counts))):

@@ -29,27 +29,13 @@ __all__ = [
     "global_cv_fits",
     "global_cv_scores",
     "global_fit",
-    "global_levels",
     "local_cv_errors",
     "local_cv_moments",
-    "local_levels",
     "local_moments",
 ]
 
 NAME = "name"
 FOLD = "fold"
-
-
-@udf(outputs=(shared("counts", rows="count", label="variable", hint=LEVEL_HINT),))
-def local_levels(data: ArrayBundle, variables: list[str]) -> ArrayBundle:
-    """Rows per observed level of each categorical variable (one row per level)."""
-    return _design.level_counts(data, variables)
-
-
-@udf(outputs=(shared("levels"),))
-def global_levels(counts: ArrayBundle) -> ArrayBundle:
-    """The levels seen on any node, sorted; the first of each variable is its reference."""
-    return _design.observed_levels(counts)
 
 
 @udf(outputs=(shared("moments", rows=("n", "cell_*"), hint=LEVEL_HINT, merge="secure_sum"),))

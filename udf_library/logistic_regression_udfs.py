@@ -28,11 +28,9 @@ __all__ = [
     "ROC_THRESHOLDS",
     "global_cv_metrics",
     "global_cv_newton_update",
-    "global_levels",
     "global_newton_update",
     "local_cv_newton_step",
     "local_cv_scores",
-    "local_levels",
     "local_newton_step",
 ]
 
@@ -40,18 +38,6 @@ NAME = "name"
 FOLD = "fold"
 ROC_THRESHOLDS = 201
 """Probability thresholds (evenly spaced on [0, 1]) of the ROC curve behind the CV AUC."""
-
-
-@udf(outputs=(shared("counts", rows="count", label="variable", hint=LEVEL_HINT),))
-def local_levels(data: ArrayBundle, variables: list[str]) -> ArrayBundle:
-    """Rows per observed level of each categorical variable (one row per level)."""
-    return _design.level_counts(data, variables)
-
-
-@udf(outputs=(shared("levels"),))
-def global_levels(counts: ArrayBundle) -> ArrayBundle:
-    """The levels seen on any node, sorted; the first of each variable is its reference."""
-    return _design.observed_levels(counts)
 
 
 @udf(
