@@ -7,9 +7,10 @@ from typing import Any
 import pytest
 from google.protobuf import json_format
 
-from algorithm_flows import RESULT_SCHEMAS, check_result, discover_flows
+from algorithm_flows import discover_flows
 from mip_common._proto import controller_service_pb2
 from mip_common.errors import InvalidRequestError
+from mip_common.result_schema import RESULT_SCHEMAS, check_result
 from mip_controller.client import Controller
 from tests.integration.conftest import demo_datasets
 

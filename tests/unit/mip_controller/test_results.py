@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from algorithm_flows import RESULT_SCHEMAS, check_result, discover_flows
+from algorithm_flows import discover_flows
+from mip_common.result_schema import RESULT_SCHEMAS, check_result
 from mip_controller.plain_json import result_json
 from mip_controller.results import typed_result
 
