@@ -14,6 +14,7 @@ COPY mip_common ./mip_common
 COPY mip_node ./mip_node
 COPY mip_controller ./mip_controller
 COPY mip_gateway ./mip_gateway
+COPY mip_client ./mip_client
 COPY algorithm_flows ./algorithm_flows
 COPY udf_library ./udf_library
 RUN pip install --no-cache-dir . \

@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ["mip_common", "mip_node", "mip_controller", "mip_gateway", "algorithm_flows", "udf_library"]
+PACKAGES = ["mip_common", "mip_node", "mip_controller", "mip_gateway", "mip_client", "algorithm_flows", "udf_library"]
 
 
 def imported_top_modules() -> dict[str, str]:

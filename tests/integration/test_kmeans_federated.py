@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mip_client.client import Controller, Progress
+from mip_client.federation import LocalFederation
 from mip_common.errors import DeadlineError, InvalidRequestError
-from mip_controller.client import Controller, Progress
-from mip_controller.federation import LocalFederation
 from tests.helpers.lloyd import lloyd
 from tests.integration.conftest import demo_datasets, pooled_rows
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mip_controller.plots import plot_result
+from mip_client.plots import plot_result
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

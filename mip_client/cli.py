@@ -16,15 +16,15 @@ from typing import Any
 
 from google.protobuf import json_format
 
+from mip_client.client import Controller, ExperimentInfo, Progress, StepOutcome
+from mip_client.demo_data import write_demo_federation
+from mip_client.federation import FederationError, LocalFederation, monetdb_node_settings, split_data_folder
+from mip_client.pipeline import load_pipeline, read_json_file, read_request_file
+from mip_client.plots import PLOTTABLE, plot_result
+from mip_client.render import format_table, render_result
 from mip_common import _proto
 from mip_common.certs import create_federation_certs
 from mip_common.errors import MipError
-from mip_controller.client import Controller, ExperimentInfo, Progress, StepOutcome
-from mip_controller.demo_data import write_demo_federation
-from mip_controller.federation import FederationError, LocalFederation, monetdb_node_settings, split_data_folder
-from mip_controller.pipeline import load_pipeline, read_json_file, read_request_file
-from mip_controller.plots import PLOTTABLE, plot_result
-from mip_controller.render import format_table, render_result
 
 __all__ = ["main"]
 
