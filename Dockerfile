@@ -17,7 +17,7 @@ COPY mip_gateway ./mip_gateway
 COPY mip_client ./mip_client
 COPY algorithm_flows ./algorithm_flows
 COPY udf_library ./udf_library
-RUN pip install --no-cache-dir . \
+RUN pip install --no-cache-dir "./[node,controller,gateway]" \
     && useradd --create-home --uid 10001 mip \
     && mkdir -p /data /etc/mip /var/lib/mip-mesh \
     && chown mip:mip /data /var/lib/mip-mesh
