@@ -14,9 +14,10 @@ COPY mip_common ./mip_common
 COPY mip_node ./mip_node
 COPY mip_controller ./mip_controller
 COPY mip_gateway ./mip_gateway
+COPY mip_client ./mip_client
 COPY algorithm_flows ./algorithm_flows
 COPY udf_library ./udf_library
-RUN pip install --no-cache-dir . \
+RUN pip install --no-cache-dir "./[node,controller,gateway]" \
     && useradd --create-home --uid 10001 mip \
     && mkdir -p /data /etc/mip /var/lib/mip-mesh \
     && chown mip:mip /data /var/lib/mip-mesh

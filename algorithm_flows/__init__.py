@@ -3,7 +3,6 @@
 from algorithm_flows._errors import AlgorithmError, InvalidInputDataError, InvalidParametersError
 from algorithm_flows._params import ParameterSpec, describe_params, param, parse_params
 from algorithm_flows._registry import discover_flows
-from algorithm_flows._result_schema import RESULT_SCHEMAS, ResultField, check_result
 from algorithm_flows._validation import validate_variables
 from algorithm_flows.runtime import (
     DATASET_COLUMN,
@@ -19,7 +18,6 @@ from algorithm_flows.runtime import (
 
 __all__ = [
     "DATASET_COLUMN",
-    "RESULT_SCHEMAS",
     "AlgorithmError",
     "AlgorithmFlow",
     "Column",
@@ -29,11 +27,9 @@ __all__ = [
     "InvalidParametersError",
     "LocalTables",
     "ParameterSpec",
-    "ResultField",
     "Runtime",
     "Variable",
     "VariableRule",
-    "check_result",
     "describe_params",
     "discover_flows",
     "param",

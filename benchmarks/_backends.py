@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pymonetdb
 
-from mip_controller.federation import monetdb_node_settings
+from mip_client.federation import monetdb_node_settings
 
 __all__ = ["add_backend_options", "backend_settings", "backends", "print_ratios"]
 

@@ -30,9 +30,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from mip_client.client import Controller
+from mip_client.federation import LocalFederation, split_data_folder
 from mip_common.errors import MipError
-from mip_controller.client import Controller
-from mip_controller.federation import LocalFederation, split_data_folder
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 RESULTS = Path(__file__).parent / "results"

@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks._backends import add_backend_options, backend_settings, backends, print_ratios
-from mip_controller.client import Controller
-from mip_controller.demo_data import write_demo_federation
-from mip_controller.federation import LocalFederation
+from mip_client.client import Controller
+from mip_client.demo_data import write_demo_federation
+from mip_client.federation import LocalFederation
 from udf_library import ArrayBundle
 from udf_library.kmeans_udfs import generate_initial_centroids, global_calc, local_calc
 

@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 
 from benchmarks.bench_table_copy import mesh_copy_mb_s
-from mip_controller.federation import LocalFederation
+from mip_client.federation import LocalFederation
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._backends import add_backend_options, backend_settings, backends, print_ratios
-from mip_controller.client import Controller
-from mip_controller.federation import LocalFederation, split_data_folder
+from mip_client.client import Controller
+from mip_client.federation import LocalFederation, split_data_folder
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 RESULTS = Path(__file__).parent / "results"

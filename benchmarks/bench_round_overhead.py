@@ -24,8 +24,8 @@ from pathlib import Path
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from algorithm_flows import InputData, LocalTables
+from mip_client.federation import LocalFederation
 from mip_common.channels import open_channel
-from mip_controller.federation import LocalFederation
 from mip_controller.node_client import NodeClient
 from mip_controller.runtime import NodeRuntime
 from udf_library import health_udfs

@@ -26,9 +26,9 @@ import pyarrow as pa
 from algorithm_flows import InputData, LocalTables, Variable, parse_params
 from algorithm_flows.kmeans_flow import KMeansFlow
 from algorithm_flows.linear_regression_flow import LinearRegressionFlow
+from mip_client.federation import LocalFederation
 from mip_common.arrow_chunks import encode_batches, encode_schema
 from mip_common.naming import new_table_name
-from mip_controller.federation import LocalFederation
 from mip_controller.node_client import NodeClient
 from mip_controller.runtime import NodeRuntime
 from udf_library import ArrayBundle

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from algorithm_flows import InputData, LocalTables
+from mip_client.demo_data import write_demo_federation
+from mip_client.federation import LocalFederation
 from mip_common._proto import common_pb2
-from mip_controller.demo_data import write_demo_federation
-from mip_controller.federation import LocalFederation
 from mip_controller.node_client import NodeClient
 from mip_controller.runtime import NodeRuntime
 from udf_library import logistic_regression_udfs

@@ -21,9 +21,9 @@ import numpy as np
 import pyarrow as pa
 
 from algorithm_flows import InputData, LocalTables
+from mip_client.federation import LocalFederation
 from mip_common.arrow_chunks import encode_batches, encode_schema
 from mip_common.naming import new_table_name
-from mip_controller.federation import LocalFederation
 from mip_controller.node_client import NodeClient
 from mip_controller.runtime import NodeRuntime
 

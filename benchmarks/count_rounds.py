@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mip_controller.client import Controller
-from mip_controller.federation import LocalFederation, split_data_folder
+from mip_client.client import Controller
+from mip_client.federation import LocalFederation, split_data_folder
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dementia_v_0_1"
 HIPPOCAMPUS = ["lefthippocampus", "righthippocampus"]

@@ -1,3 +1,3 @@
-"""The mip-mesh controller: ControllerService, the runtime over the nodes, the CLI and the client."""
+"""The mip-mesh controller: ControllerService, the runtime over the nodes, experiments."""
 
 __all__: list[str] = []

@@ -8,9 +8,10 @@ from typing import Any
 import grpc
 from google.protobuf import struct_pb2
 
-from algorithm_flows import RESULT_SCHEMAS, AlgorithmFlow, ResultField, VariableRule, describe_params
+from algorithm_flows import AlgorithmFlow, VariableRule, describe_params
 from mip_common._proto import controller_service_pb2, controller_service_pb2_grpc
 from mip_common.auth import CALLER
+from mip_common.result_schema import RESULT_SCHEMAS, ResultField
 from mip_controller.catalogue import CatalogueCache
 from mip_controller.experiment_store import ExperimentEndedError, ExperimentStore, status_of
 from mip_controller.health import HealthMonitor

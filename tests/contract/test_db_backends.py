@@ -20,10 +20,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from mip_client.client import Controller
+from mip_client.demo_data import write_demo_federation
+from mip_client.federation import LocalFederation
 from mip_common.errors import AlreadyExistsError, InvalidRequestError, NotFoundError
-from mip_controller.client import Controller
-from mip_controller.demo_data import write_demo_federation
-from mip_controller.federation import LocalFederation
 from mip_node.db import Database, DatasetRecord, DuckDBDatabase, MonetDBDatabase, Privacy, TableMeta
 from tests.helpers.lloyd import lloyd
 from tests.helpers.monetdb import drop_schemas, monetdb_settings, node_settings, require_monetdb

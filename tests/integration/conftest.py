@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mip_controller.client import Controller
-from mip_controller.demo_data import write_demo_federation
-from mip_controller.federation import LocalFederation
+from mip_client.client import Controller
+from mip_client.demo_data import write_demo_federation
+from mip_client.federation import LocalFederation
 from tests.helpers.reference import REFERENCE_DISCLOSURE
 
 PROBE_SETTINGS: dict[str, object] = {"extra_udf_packages": ["tests.udf_probes"]}

@@ -7,10 +7,11 @@ from typing import Any
 import pytest
 from google.protobuf import json_format
 
-from algorithm_flows import RESULT_SCHEMAS, check_result, discover_flows
+from algorithm_flows import discover_flows
+from mip_client.client import Controller
 from mip_common._proto import controller_service_pb2
 from mip_common.errors import InvalidRequestError
-from mip_controller.client import Controller
+from mip_common.result_schema import RESULT_SCHEMAS, check_result
 from tests.integration.conftest import demo_datasets
 
 PARAMETER_TYPES = {"int", "real", "text", "bool"}

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 from algorithm_flows import discover_flows
+from mip_client.client import Controller
+from mip_client.demo_data import write_demo_federation
+from mip_client.federation import LocalFederation
 from mip_common.errors import MipError
-from mip_controller.client import Controller
-from mip_controller.demo_data import write_demo_federation
-from mip_controller.federation import LocalFederation
 from tests.helpers.monetdb import drop_schemas, node_settings, require_monetdb
 from tests.helpers.reference import REFERENCE_DISCLOSURE
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from mip_client.client import Controller, experiment_step
 from mip_common.errors import InvalidRequestError
-from mip_controller.client import Controller, experiment_step
 from tests.integration.conftest import demo_datasets
 
 Y = ["hippocampus", "entorhinal"]

@@ -8,15 +8,15 @@ from collections.abc import Iterator
 import grpc
 import pytest
 
+from mip_client.client import experiment_step
+from mip_client.demo_data import write_demo_federation
+from mip_client.federation import LocalFederation
 from mip_common._proto import (
     controller_service_pb2,
     controller_service_pb2_grpc,
     node_service_pb2,
     node_service_pb2_grpc,
 )
-from mip_controller.client import experiment_step
-from mip_controller.demo_data import write_demo_federation
-from mip_controller.federation import LocalFederation
 
 VARIABLES = ["hippocampus", "entorhinal", "ventricles"]
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from mip_controller.federation import LocalFederation
+from mip_client.federation import LocalFederation
 
-MIP = [sys.executable, "-c", "from mip_controller.cli import main; main()"]
+MIP = [sys.executable, "-c", "from mip_client.cli import main; main()"]
 DATASETS = "demo_site1_a,demo_site2_a,demo_site3_a"
 
 

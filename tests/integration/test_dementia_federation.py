@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mip_controller.client import Controller
-from mip_controller.federation import LocalFederation, split_data_folder
+from mip_client.client import Controller
+from mip_client.federation import LocalFederation, split_data_folder
 from tests.helpers.mip_data import DATA, REFERENCE_CASES, require_shared, split_datasets
 
 

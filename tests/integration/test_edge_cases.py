@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 import statsmodels.api as sm
 
+from mip_client.client import Controller
+from mip_client.demo_data import write_demo_federation
+from mip_client.federation import LocalFederation
 from mip_common.errors import DataRejectedError
-from mip_controller.client import Controller
-from mip_controller.demo_data import write_demo_federation
-from mip_controller.federation import LocalFederation
 
 TINY_DATASET = "demo_site3_b"
 TINY_ROWS = 5

@@ -8,9 +8,9 @@ from pathlib import Path
 import grpc
 from google.protobuf import json_format
 
+from mip_client.client import experiment_step
+from mip_client.federation import LocalFederation
 from mip_common._proto import controller_service_pb2, controller_service_pb2_grpc
-from mip_controller.client import experiment_step
-from mip_controller.federation import LocalFederation
 
 
 def test_experiment_id_reaches_every_node_log(federation: LocalFederation) -> None:

@@ -11,15 +11,15 @@ from pathlib import Path
 import grpc
 import pytest
 
+from mip_client.client import Controller, ExperimentCancelledError, Progress, experiment_step
+from mip_client.demo_data import write_demo_federation
+from mip_client.federation import LocalFederation
 from mip_common._proto import (
     controller_service_pb2,
     controller_service_pb2_grpc,
     node_service_pb2,
     node_service_pb2_grpc,
 )
-from mip_controller.client import Controller, ExperimentCancelledError, Progress, experiment_step
-from mip_controller.demo_data import write_demo_federation
-from mip_controller.federation import LocalFederation
 from tests.integration.conftest import demo_datasets
 from tests.integration.test_cli import mip
 

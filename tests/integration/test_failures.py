@@ -9,11 +9,11 @@ from collections.abc import Callable, Iterator
 import grpc
 import pytest
 
+from mip_client.client import Controller, Progress, StepOutcome
+from mip_client.demo_data import write_demo_federation
+from mip_client.federation import LocalFederation
 from mip_common._proto import node_service_pb2, node_service_pb2_grpc
 from mip_common.errors import DataRejectedError, MipError, NodeUnavailableError
-from mip_controller.client import Controller, Progress, StepOutcome
-from mip_controller.demo_data import write_demo_federation
-from mip_controller.federation import LocalFederation
 
 VARIABLES = ["hippocampus", "entorhinal", "ventricles"]
 pytestmark = pytest.mark.slow
@@ -51,7 +51,7 @@ def _kmeans(
     skip: bool = False,
     seed: int = 1,
 ) -> StepOutcome:
-    from mip_controller.client import experiment_step
+    from mip_client.client import experiment_step
 
     step = experiment_step(
         "kmeans",

@@ -19,13 +19,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mip_client.federation import LocalFederation
 from mip_common._proto import (
     controller_service_pb2,
     controller_service_pb2_grpc,
     node_service_pb2,
     node_service_pb2_grpc,
 )
-from mip_controller.federation import LocalFederation
 
 pytestmark = pytest.mark.slow
 

@@ -11,10 +11,10 @@ from typing import Any
 import grpc
 import pytest
 
+from mip_client.client import experiment_step
+from mip_client.demo_data import write_demo_federation
+from mip_client.federation import LocalFederation
 from mip_common._proto import controller_service_pb2, controller_service_pb2_grpc
-from mip_controller.client import experiment_step
-from mip_controller.demo_data import write_demo_federation
-from mip_controller.federation import LocalFederation
 from tests.integration.test_reference_cases import post_json
 
 

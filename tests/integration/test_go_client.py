@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from mip_controller.federation import LocalFederation
+from mip_client.federation import LocalFederation
 
 ROOT = Path(__file__).resolve().parents[2]
 DEBIAN_GOPATH = Path("/usr/share/gocode")

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from mip_controller.federation import LocalFederation
+from mip_client.federation import LocalFederation
 
 
 def _grpcurl() -> str | None:

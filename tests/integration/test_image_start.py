@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from mip_controller.client import Controller
-from mip_controller.demo_data import write_demo_federation
-from mip_controller.federation import LocalFederation
+from mip_client.client import Controller
+from mip_client.demo_data import write_demo_federation
+from mip_client.federation import LocalFederation
 
 ROOT = Path(__file__).resolve().parents[2]
 ENTRYPOINT = ROOT / "deploy" / "entrypoint.sh"

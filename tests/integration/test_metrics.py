@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from mip_client.client import Controller
+from mip_client.demo_data import write_demo_federation
+from mip_client.federation import LocalFederation
 from mip_common.errors import InvalidRequestError
-from mip_controller.client import Controller
-from mip_controller.demo_data import write_demo_federation
-from mip_controller.federation import LocalFederation
 
 pytestmark = pytest.mark.slow
 

@@ -16,10 +16,10 @@ import grpc
 import pytest
 from google.protobuf import json_format
 
+from mip_client.client import Controller
+from mip_client.demo_data import write_demo_federation
+from mip_client.federation import LocalFederation
 from mip_common._proto import common_pb2, node_service_pb2, node_service_pb2_grpc
-from mip_controller.client import Controller
-from mip_controller.demo_data import write_demo_federation
-from mip_controller.federation import LocalFederation
 from tests.helpers.monetdb import SHARED_MONETDB, OwnServer, free_port, node_settings, skip_or_fail
 
 pytestmark = pytest.mark.slow

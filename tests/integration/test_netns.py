@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from mip_controller.demo_data import write_demo_federation
+from mip_client.demo_data import write_demo_federation
 
 pytestmark = pytest.mark.slow
 
@@ -166,7 +166,7 @@ def test_kmeans_across_hosts(netns_federation: tuple[Namespaces, Path]) -> None:
     # Arrange
     spaces, _ = netns_federation
     command = [
-        sys.executable, "-c", "from mip_controller.cli import main; main()", "run", "kmeans",
+        sys.executable, "-c", "from mip_client.cli import main; main()", "run", "kmeans",
         "--controller", _address("controller"), "--data-model", "demo:1.0",
         "--datasets", "demo_site1_a,demo_site2_a,demo_site3_a", "-y", "hippocampus,entorhinal",
         "--param", "numOfClusters=3", "--json",

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from mip_controller.demo_data import write_demo_federation
-from mip_controller.federation import LocalFederation
+from mip_client.demo_data import write_demo_federation
+from mip_client.federation import LocalFederation
 
 MIP_NODE = [sys.executable, "-m", "mip_node"]
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from algorithm_flows import RESULT_SCHEMAS
-from mip_controller.federation import LocalFederation
+from mip_client.federation import LocalFederation
+from mip_common.result_schema import RESULT_SCHEMAS
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "nodejs"
 

@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from mip_client.client import Controller, experiment_step
+from mip_client.federation import LocalFederation
 from mip_common.errors import InvalidRequestError
-from mip_controller.client import Controller, experiment_step
-from mip_controller.federation import LocalFederation
 from tests.helpers.lloyd import lloyd
 from tests.integration.conftest import demo_datasets, pooled_rows
 

@@ -6,9 +6,9 @@ import csv
 from collections import Counter
 from pathlib import Path
 
-from mip_controller.client import Controller
-from mip_controller.demo_data import write_demo_federation
-from mip_controller.federation import LocalFederation
+from mip_client.client import Controller
+from mip_client.demo_data import write_demo_federation
+from mip_client.federation import LocalFederation
 
 THRESHOLD = 50
 

@@ -8,10 +8,10 @@ import time
 import grpc
 import pytest
 
+from mip_client.client import Controller
+from mip_client.federation import LocalFederation
 from mip_common._proto import common_pb2, node_service_pb2, node_service_pb2_grpc
 from mip_common.errors import PrivacyError, TooFewRowsError
-from mip_controller.client import Controller
-from mip_controller.federation import LocalFederation
 from mip_controller.node_client import NodeClient
 from tests.integration.conftest import data_folder, demo_datasets
 

@@ -22,11 +22,12 @@ from typing import Any
 
 import pytest
 
-from algorithm_flows import DATASET_COLUMN, RESULT_SCHEMAS, check_result
+from algorithm_flows import DATASET_COLUMN
 from algorithm_flows.decision_tree_flow import DecisionTreeFlow
 from algorithm_flows.testing import run_flow
-from mip_controller.client import Controller
-from mip_controller.federation import LocalFederation, split_data_folder
+from mip_client.client import Controller
+from mip_client.federation import LocalFederation, split_data_folder
+from mip_common.result_schema import RESULT_SCHEMAS, check_result
 from tests.helpers.mip_data import (
     DATA,
     REFERENCE_CASES,

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from mip_client.client import Controller
+from mip_client.demo_data import write_demo_federation
+from mip_client.federation import LocalFederation
 from mip_common.arrow_chunks import encode_batches, encode_schema
 from mip_common.naming import new_table_name
-from mip_controller.client import Controller
-from mip_controller.demo_data import write_demo_federation
-from mip_controller.federation import LocalFederation
 from mip_controller.node_client import NodeClient, read_stream_header
 
 EXPERIMENT = "restarttest"

@@ -21,12 +21,12 @@ import pytest
 from google.protobuf import json_format, struct_pb2
 
 from algorithm_flows import InputData, LocalTables
+from mip_client.client import Controller, StepOutcome, experiment_step
+from mip_client.demo_data import write_demo_federation
+from mip_client.federation import LocalFederation
 from mip_common._proto import common_pb2, controller_service_pb2, node_service_pb2, node_service_pb2_grpc
 from mip_common.arrow_chunks import arrow_to_bundle, decode_batch, decode_schema
 from mip_common.errors import DeadlineError, MipError, NodeUnavailableError, SmallCellError
-from mip_controller.client import Controller, StepOutcome, experiment_step
-from mip_controller.demo_data import write_demo_federation
-from mip_controller.federation import LocalFederation
 from mip_controller.node_client import NodeClient
 from mip_controller.runtime import NodeRuntime
 from tests.algorithms.test_secure_aggregation import assert_close

@@ -23,13 +23,13 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from mip_client.client import Controller
+from mip_client.demo_data import write_demo_federation
+from mip_client.federation import LocalFederation
 from mip_common._proto import node_service_pb2, node_service_pb2_grpc
 from mip_common.auth import channel_credentials
 from mip_common.certs import CertFiles, create_ca, issue_cert, write_cert
 from mip_common.errors import NodeUnavailableError, UnauthenticatedError
-from mip_controller.client import Controller
-from mip_controller.demo_data import write_demo_federation
-from mip_controller.federation import LocalFederation
 from mip_node.audit import AUDIT_FILE, read_audit
 
 pytestmark = pytest.mark.slow

@@ -7,8 +7,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from mip_client.federation import LocalFederation
 from mip_common._proto import node_service_pb2, node_service_pb2_grpc
-from mip_controller.federation import LocalFederation
 
 
 def _services(address: str) -> set[str]:

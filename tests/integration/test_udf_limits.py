@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from mip_client.federation import LocalFederation
 from mip_common.errors import DeadlineError, InternalError
-from mip_controller.federation import LocalFederation
 from mip_controller.node_client import NodeClient
 from tests.integration.conftest import PROBE_SETTINGS
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from mip_controller.client import Controller
-from mip_controller.demo_data import write_demo_federation
-from mip_controller.federation import LocalFederation
+from mip_client.client import Controller
+from mip_client.demo_data import write_demo_federation
+from mip_client.federation import LocalFederation
 from tests.integration.conftest import PROBE_SETTINGS
 
 SITE1 = ["demo_site1_a", "demo_site1_b"]

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from mip_client.client import Controller
+from mip_client.federation import LocalFederation
 from mip_common.errors import InvalidRequestError, MipError, SelectionRuleError, SmallCellError
-from mip_controller.client import Controller
-from mip_controller.federation import LocalFederation
 from tests.privacy.conftest import SITE1, complete, numbers, one_row_rule, rows_filter, site_rows
 
 pytestmark = pytest.mark.slow

@@ -11,11 +11,11 @@ import grpc
 import pyarrow as pa
 import pytest
 
+from mip_client.federation import LocalFederation
 from mip_common._proto import common_pb2
 from mip_common.arrow_chunks import encode_batches, encode_schema
 from mip_common.errors import InvalidRequestError, PrivacyError, ResourceLimitError, SmallCellError
 from mip_common.naming import new_table_name
-from mip_controller.federation import LocalFederation
 from mip_controller.node_client import NodeClient
 from mip_node.audit import AUDIT_FILE, read_audit
 from tests.integration.conftest import PROBE_SETTINGS
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def small_caps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFederation]:
-    from mip_controller.demo_data import write_demo_federation
+    from mip_client.demo_data import write_demo_federation
 
     workdir = tmp_path_factory.mktemp("caps")
     [folder] = write_demo_federation(workdir / "data", num_locals=1, rows_per_dataset=60, seed=3)

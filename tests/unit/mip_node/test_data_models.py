@@ -13,8 +13,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from mip_client.demo_data import demo_cdes, write_demo_federation
 from mip_common.errors import AlreadyExistsError, DataLoadError
-from mip_controller.demo_data import demo_cdes, write_demo_federation
 from mip_node.data_models import (
     CDES_FILE,
     data_catalogue,

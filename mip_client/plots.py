@@ -1,20 +1,33 @@
 """Plots of results for ``mip run --plot FILE.png``, drawn with matplotlib's Agg backend.
 
 Only aggregates are drawn, because only aggregates leave the nodes: k-means centroids (no
-rows), PCA eigenvalues and loadings, histogram counts, regression coefficients.
+rows), PCA eigenvalues and loadings, histogram counts, regression coefficients. matplotlib is
+the optional ``plots`` extra, imported only when a plot is drawn, so the rest of the client
+works without it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 
-__all__ = ["PLOTTABLE", "plot_result"]
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = ["PLOTTABLE", "plot_result", "require_matplotlib"]
+
+
+def require_matplotlib() -> type[Figure]:
+    """matplotlib's Figure class, or an ImportError saying which extra to install."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError('plots need matplotlib: pip install "mip-mesh[plots]"') from None
+    return Figure
 
 
 def plot_result(
@@ -37,7 +50,7 @@ def _kmeans(result: Mapping[str, Any], y: list[str], x: list[str]) -> Figure:
     centroids = np.asarray(result["centroids"], dtype=float)
     names = list(result.get("variables") or y)
     sizes = result.get("cluster_sizes") or result.get("counts")
-    figure = Figure(figsize=(6, 5))
+    figure = require_matplotlib()(figsize=(6, 5))
     axes = figure.subplots()
     if centroids.shape[1] >= 2:
         xs, ys = centroids[:, 0], centroids[:, 1]
@@ -62,7 +75,7 @@ def _pca(result: Mapping[str, Any], y: list[str], x: list[str]) -> Figure:
     vectors = np.asarray(result["eigen_vecs"], dtype=float)
     names = y if len(y) == vectors.shape[1] else [f"v{i}" for i in range(vectors.shape[1])]
     components = [f"PC{i + 1}" for i in range(len(values))]
-    figure = Figure(figsize=(13, 5), layout="constrained")
+    figure = require_matplotlib()(figsize=(13, 5), layout="constrained")
     scree, loadings = figure.subplots(1, 2, width_ratios=[1, 1.2])
     scree.bar(components, values, color="C0", label="eigenvalue")
     scree.set_ylabel("eigenvalue")
@@ -85,7 +98,7 @@ def _histograms(result: Mapping[str, Any], y: list[str], x: list[str]) -> Figure
     histograms = list(result["histogram"])
     columns = min(3, len(histograms))
     rows = (len(histograms) + columns - 1) // columns
-    figure = Figure(figsize=(4.5 * columns, 3.5 * rows))
+    figure = require_matplotlib()(figsize=(4.5 * columns, 3.5 * rows))
     grid = np.atleast_1d(figure.subplots(rows, columns, squeeze=False)).ravel()
     for axes, histogram in zip(grid, histograms, strict=False):
         _histogram(axes, histogram)
@@ -118,7 +131,7 @@ def _coefficients(result: Mapping[str, Any], y: list[str], x: list[str]) -> Figu
     names = names if len(names) == len(values) else [f"b{i}" for i in range(len(values))]
     lower = np.asarray(result["lower_ci"], dtype=float)
     upper = np.asarray(result["upper_ci"], dtype=float)
-    figure = Figure(figsize=(7, 0.5 * len(values) + 1.5))
+    figure = require_matplotlib()(figsize=(7, 0.5 * len(values) + 1.5))
     axes = figure.subplots()
     rows = np.arange(len(values))[::-1]
     axes.errorbar(values, rows, xerr=[values - lower, upper - values], fmt="o", capsize=4, color="C0")

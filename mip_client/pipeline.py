@@ -27,8 +27,8 @@ from typing import Any
 
 import yaml
 
+from mip_client.client import experiment_step
 from mip_common._proto import controller_service_pb2
-from mip_controller.client import experiment_step
 
 __all__ = ["Pipeline", "load_pipeline", "read_json_file", "read_request_file"]
 

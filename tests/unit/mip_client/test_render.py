@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mip_controller.render import format_value, render_result
+from mip_client.render import format_value, render_result
 
 CASES = Path(__file__).resolve().parents[4] / "shared" / "reference_cases"
 

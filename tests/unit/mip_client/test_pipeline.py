@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mip_controller.pipeline import load_pipeline, read_json_file
+from mip_client.pipeline import load_pipeline, read_json_file
 
 YAML = """
 inputdata: {data_model: "demo:1.0", datasets: [a, b]}

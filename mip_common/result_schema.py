@@ -4,7 +4,8 @@ Types: ``int``, ``float``, ``string``, ``bool`` (``a|b`` when either), ``record`
 nested in ``list[...]`` or ``map[string, ...]`` (an object whose keys are known only at run time,
 such as model terms), or ``table`` (an object of equal-length columns, listed as fields, ``*``
 for the columns named after variables). Served by ListAlgorithms and checked against real results
-by the tests.
+by the tests. Part of the contract, as the protos are: the controller publishes it and the client
+decodes results with it, so it lives here rather than beside the flows.
 """
 
 from __future__ import annotations

@@ -16,15 +16,15 @@ from typing import Any
 
 from google.protobuf import json_format
 
+from mip_client.client import Controller, ExperimentInfo, Progress, StepOutcome
+from mip_client.demo_data import write_demo_federation
+from mip_client.federation import FederationError, LocalFederation, monetdb_node_settings, split_data_folder
+from mip_client.pipeline import load_pipeline, read_json_file, read_request_file
+from mip_client.plots import PLOTTABLE, plot_result, require_matplotlib
+from mip_client.render import format_table, render_result
 from mip_common import _proto
 from mip_common.certs import create_federation_certs
 from mip_common.errors import MipError
-from mip_controller.client import Controller, ExperimentInfo, Progress, StepOutcome
-from mip_controller.demo_data import write_demo_federation
-from mip_controller.federation import FederationError, LocalFederation, monetdb_node_settings, split_data_folder
-from mip_controller.pipeline import load_pipeline, read_json_file, read_request_file
-from mip_controller.plots import PLOTTABLE, plot_result
-from mip_controller.render import format_table, render_result
 
 __all__ = ["main"]
 
@@ -36,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     try:
         args.handler(args)
-    except (MipError, FederationError, OSError, ValueError) as exc:
+    except (MipError, FederationError, OSError, ValueError, ImportError) as exc:
         message = exc.message if isinstance(exc, MipError) else str(exc)
         print(f"mip: error: {message}", file=sys.stderr)
         sys.exit(1)
@@ -341,6 +341,8 @@ def _run(args: argparse.Namespace) -> None:
             parameters[key] = value
     if "data_model" not in inputdata or not inputdata.get("datasets"):
         raise ValueError("say which data: --data-model and --datasets, or --request FILE with inputdata")
+    if args.plot:
+        require_matplotlib()  # before the experiment runs, not after
     with _connect(args) as controller:
         outcome = controller.run(
             args.algorithm,

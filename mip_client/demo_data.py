@@ -267,7 +267,7 @@ def _real(value: float) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m mip_controller.demo_data OUT_DIR --locals N``."""
+    """``python -m mip_client.demo_data OUT_DIR --locals N``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("out_dir", type=Path, help="folder to write local1/, local2/, ... into")
     parser.add_argument("--locals", type=int, default=3, help="number of local nodes (default 3)")

@@ -15,7 +15,7 @@ import math
 from functools import cache
 from typing import Any
 
-from algorithm_flows import RESULT_SCHEMAS, ResultField
+from mip_common.result_schema import RESULT_SCHEMAS, ResultField
 
 __all__ = ["AlgorithmResult", "result_class", "typed_result"]
 

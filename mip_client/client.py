@@ -1,6 +1,6 @@
 """A typed Python client of the controller, for scripts and notebooks.
 
-from mip_controller.client import Controller
+from mip_client.client import Controller
 
 with Controller("127.0.0.1:50050") as mip:
     print(mip.datasets())
@@ -24,11 +24,11 @@ from google.protobuf import json_format, struct_pb2
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from mip_client.results import AlgorithmResult, typed_result
 from mip_common._proto import common_pb2, controller_service_pb2, controller_service_pb2_grpc
 from mip_common.auth import channel_credentials
 from mip_common.errors import MipError, NodeUnavailableError
 from mip_common.status import error_from_rpc
-from mip_controller.results import AlgorithmResult, typed_result
 
 __all__ = ["Controller", "ExperimentCancelledError", "ExperimentInfo", "Progress", "StepOutcome"]
 

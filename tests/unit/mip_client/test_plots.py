@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
-from mip_controller.plots import plot_result
+from mip_client.plots import plot_result
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -49,3 +50,12 @@ def test_plot_writes_a_png(tmp_path: Path, algorithm: str) -> None:
 def test_unplottable_algorithm_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no plot for 'anova'"):
         plot_result("anova", {}, tmp_path / "x.png")
+
+
+def test_without_matplotlib_a_plot_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Arrange: an import of matplotlib.figure fails, as in a client installed without [plots]
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+
+    # Act / Assert
+    with pytest.raises(ImportError, match=r"mip-mesh\[plots\]"):
+        plot_result("kmeans", RESULTS["kmeans"], tmp_path / "kmeans.png")

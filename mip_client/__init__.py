@@ -1,0 +1,3 @@
+"""The researcher's side of mip-mesh: the ``mip`` command, the Python client, pipelines, plots, a local federation."""
+
+__all__: list[str] = []
