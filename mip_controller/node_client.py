@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import struct_pb2
+from google.protobuf.descriptor import FieldDescriptor
 from grpc_status import rpc_status
 
 from mip_common._proto import common_pb2, node_service_pb2, node_service_pb2_grpc
@@ -336,7 +337,29 @@ def _node_error(node: NodeClient, err: grpc.RpcError) -> MipError:
 
 
 _SERVICE = node_service_pb2.DESCRIPTOR.services_by_name["NodeService"].full_name
-_BATCH_TAG = b"\x12"  # field 2, length-delimited: arrow_batch in GetTableDataResponse and CreateTableRequest alike
+
+
+def _batch_tag() -> bytes:
+    """The wire tag of ``arrow_batch``, which must be one field in both table streams.
+
+    A GetTableData batch message is relayed unparsed as a CreateTable message, so both
+    messages must give ``arrow_batch`` the same number and a length-delimited type.
+    """
+    fields = [
+        m.DESCRIPTOR.fields_by_name["arrow_batch"]
+        for m in (node_service_pb2.GetTableDataResponse, node_service_pb2.CreateTableRequest)
+    ]
+    numbers = {f.number for f in fields}
+    if len(numbers) != 1 or any(f.type != FieldDescriptor.TYPE_BYTES for f in fields):
+        raise RuntimeError("arrow_batch must be the same bytes field in GetTableDataResponse and CreateTableRequest")
+    tag = numbers.pop() << 3 | _LENGTH_DELIMITED
+    if tag >= 0x80:  # a one-byte varint; field numbers up to 15
+        raise RuntimeError(f"arrow_batch's field number must be below 16, not {tag >> 3}")
+    return bytes([tag])
+
+
+_LENGTH_DELIMITED = 2
+_BATCH_TAG = _batch_tag()
 
 
 def _unchanged(data: bytes) -> bytes:
