@@ -20,7 +20,7 @@ from mip_common.errors import DeadlineError, MipError, NodeUnavailableError
 from mip_common.interceptors import experiment_metadata
 from mip_common.status import error_from_rpc
 
-__all__ = ["NodeClient", "frame_batch", "read_framed_header", "read_stream_header", "unframe_batch"]
+__all__ = ["NodeClient", "frame_batch", "read_framed_header", "unframe_batch"]
 
 T = TypeVar("T")
 
@@ -49,7 +49,7 @@ class NodeClient:
         self.address = address
         self._channel = open_channel(address, credentials=credentials)
         self._stub = node_service_pb2_grpc.NodeServiceStub(self._channel)
-        # Byte-level twins of GetTableData and CreateTable: table chunks pass through the
+        # GetTableData and CreateTable at the byte level: table chunks pass through the
         # controller as the serialized messages they arrived in, never parsed and rebuilt.
         self._get_framed = self._channel.unary_stream(
             f"/{_SERVICE}/GetTableData",
@@ -187,37 +187,6 @@ class NodeClient:
             lambda t: self._stub.CreateDataView(request, timeout=t, metadata=experiment_metadata()),
         )
 
-    def stream_table(
-        self, deadline: float, table_name: str, *, grace_s: float = 0.0
-    ) -> grpc.aio.UnaryStreamCall[Any, Any]:
-        """Start streaming a table: a header message, then Arrow record batches.
-
-        ``grace_s`` lets a source stream outlive the calls it feeds, so when a receiving
-        node hangs, that node's call times out first and is the one blamed.
-        """
-        timeout = min(deadline, self.deadline_for(deadline) + grace_s) - time.monotonic()
-        return self._stub.GetTableData(
-            node_service_pb2.GetTableDataRequest(table_name=table_name, chunk_bytes=self._chunk_bytes),
-            timeout=max(0.001, timeout),
-            metadata=experiment_metadata(),
-        )
-
-    async def create_table(
-        self,
-        deadline: float,
-        experiment_id: str,
-        table_name: str,
-        arrow_schema: bytes,
-        batches: AsyncIterator[bytes],
-    ) -> node_service_pb2.CreateTableResponse:
-        """Create a table from a stream of Arrow record batches (not retried: the stream is consumed)."""
-
-        async def framed() -> AsyncIterator[bytes]:
-            async for batch in batches:
-                yield frame_batch(batch)
-
-        return await self.create_table_framed(deadline, experiment_id, table_name, arrow_schema, framed())
-
     async def create_table_framed(
         self,
         deadline: float,
@@ -226,7 +195,10 @@ class NodeClient:
         arrow_schema: bytes,
         framed_batches: AsyncIterator[bytes],
     ) -> node_service_pb2.CreateTableResponse:
-        """Create a table from record batches already framed as CreateTableRequest messages."""
+        """Create a table from record batches framed as CreateTableRequest messages (``frame_batch``).
+
+        Not retried: the stream is consumed.
+        """
         header = node_service_pb2.CreateTableRequest(
             header=node_service_pb2.CreateTableHeader(
                 table_name=table_name,
@@ -251,7 +223,11 @@ class NodeClient:
     def stream_table_framed(
         self, deadline: float, table_name: str, *, grace_s: float = 0.0
     ) -> grpc.aio.UnaryStreamCall[Any, Any]:
-        """Like ``stream_table``, but every message arrives as its serialized bytes."""
+        """Start streaming a table: a header message, then Arrow record batches, each as its serialized bytes.
+
+        ``grace_s`` lets a source stream outlive the calls it feeds, so when a receiving
+        node hangs, that node's call times out first and is the one blamed.
+        """
         timeout = min(deadline, self.deadline_for(deadline) + grace_s) - time.monotonic()
         return self._get_framed(
             node_service_pb2.GetTableDataRequest(table_name=table_name, chunk_bytes=self._chunk_bytes),
@@ -304,30 +280,6 @@ class NodeClient:
             deadline,
             lambda t: self._stub.ListUDFs(node_service_pb2.ListUDFsRequest(), timeout=t),
         )
-
-
-async def read_stream_header(
-    node: NodeClient, call: grpc.aio.UnaryStreamCall[Any, Any]
-) -> tuple[node_service_pb2.TableHeader, AsyncIterator[bytes]]:
-    """The header of a GetTableData stream, and an iterator over its record batches."""
-    try:
-        first = await call.read()
-    except grpc.RpcError as err:
-        raise _node_error(node, err) from None
-    if first is grpc.aio.EOF or first.WhichOneof("payload") != "header":
-        raise NodeUnavailableError(f"node {node.node_id}: GetTableData sent no header")
-
-    async def batches() -> AsyncIterator[bytes]:
-        try:
-            while True:
-                message = await call.read()
-                if message is grpc.aio.EOF:
-                    return
-                yield message.arrow_batch
-        except grpc.RpcError as err:
-            raise _node_error(node, err) from None
-
-    return first.header, batches()
 
 
 def _node_error(node: NodeClient, err: grpc.RpcError) -> MipError:
