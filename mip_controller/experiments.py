@@ -42,7 +42,8 @@ from mip_controller.catalogue import Catalogue, CatalogueCache, inputdata_from_p
 from mip_controller.cleanup import CleanupJournal
 from mip_controller.node_client import NodeClient
 from mip_controller.plain_json import result_json
-from mip_controller.runtime import NodeRuntime, ProgressEvent, StepTimings, gather_first_error
+from mip_controller.runtime import NodeRuntime, ProgressEvent, StepTimings
+from mip_controller.table_relay import gather_first_error
 from udf_library import DEFAULT_MIN_ROWS, plain_json
 
 __all__ = ["Emit", "ExperimentRunner", "ValidatedExperiment", "event"]
