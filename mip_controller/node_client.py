@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
-from google.protobuf import struct_pb2
 from google.protobuf.descriptor import FieldDescriptor
 from grpc_status import rpc_status
 
@@ -19,6 +18,7 @@ from mip_common.channels import open_channel
 from mip_common.errors import DeadlineError, MipError, NodeUnavailableError
 from mip_common.interceptors import experiment_metadata
 from mip_common.status import error_from_rpc
+from mip_controller.wire import to_struct
 
 __all__ = ["NodeClient", "frame_batch", "read_framed_header", "unframe_batch"]
 
@@ -144,14 +144,12 @@ class NodeClient:
         (Arrow schema, record batches); ``summed_tables`` are tables the node sums first;
         ``secure`` is the secure-aggregation round of a local call.
         """
-        arguments = struct_pb2.Struct()
-        arguments.update(literals)  # plain JSON already; 2-3x faster than json_format.ParseDict
         request = node_service_pb2.ExecuteUDFRequest(
             request_id=str(uuid.uuid4()),
             experiment_id=experiment_id,
             udf_name=udf_name,
             table_arguments=tables,
-            literal_arguments=arguments,
+            literal_arguments=to_struct(literals),
             inline_max_bytes=inline_max_bytes,
         )
         for argument, (arrow_schema, batches) in (inline_tables or {}).items():

@@ -23,7 +23,7 @@ from mip_common.naming import new_table_name
 from mip_controller.inline_tables import InlineTable, InlineTables, TableKey
 from mip_controller.node_client import NodeClient
 from mip_controller.table_relay import collect, fan_out, gather_first_error, in_order, open_table
-from udf_library import DEFAULT_MIN_ROWS, ArrayBundle, Output, plain_json, udf_spec
+from udf_library import DEFAULT_MIN_ROWS, ArrayBundle, Output, udf_spec
 
 T = TypeVar("T")
 
@@ -323,7 +323,7 @@ def _split_arguments(
                 f"a {table_type.__name__} (share or merge it first)"
             )
         else:
-            literals[key] = plain_json(value)
+            literals[key] = value
     return tables, literals
 
 
