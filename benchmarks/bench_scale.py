@@ -29,7 +29,7 @@ from algorithm_flows.linear_regression_flow import LinearRegressionFlow
 from mip_client.federation import LocalFederation
 from mip_common.arrow_chunks import encode_batches, encode_schema
 from mip_common.naming import new_table_name
-from mip_controller.node_client import NodeClient
+from mip_controller.node_client import NodeClient, frame_batch
 from mip_controller.runtime import NodeRuntime
 from udf_library import ArrayBundle
 from udf_library.kmeans_udfs import generate_initial_centroids, global_calc, local_calc
@@ -52,9 +52,9 @@ def node_table(rows: int, seed: int) -> pa.Table:
 async def upload(client: NodeClient, table: pa.Table) -> str:
     async def chunks() -> AsyncIterator[bytes]:
         for chunk in encode_batches(table.to_batches()):
-            yield chunk
+            yield frame_batch(chunk)
 
-    response = await client.create_table(
+    response = await client.create_table_framed(
         time.monotonic() + 600,
         "bench_scale",
         new_table_name("bench_scale", "data"),

@@ -24,7 +24,7 @@ from algorithm_flows import InputData, LocalTables
 from mip_client.federation import LocalFederation
 from mip_common.arrow_chunks import encode_batches, encode_schema
 from mip_common.naming import new_table_name
-from mip_controller.node_client import NodeClient
+from mip_controller.node_client import NodeClient, frame_batch
 from mip_controller.runtime import NodeRuntime
 
 RESULTS = Path(__file__).parent / "results"
@@ -61,11 +61,11 @@ async def mesh_copy_mb_s(federation: LocalFederation, table: pa.Table, repeats: 
 
     async def stream() -> AsyncIterator[bytes]:
         for chunk in encode_batches(table.to_batches()):
-            yield chunk
+            yield frame_batch(chunk)
 
     try:
         deadline = time.monotonic() + 600
-        created = await nodes["local1"].create_table(
+        created = await nodes["local1"].create_table_framed(
             deadline, "bench", new_table_name("bench", "source"), encode_schema(table.schema), stream()
         )
         runtime = NodeRuntime(

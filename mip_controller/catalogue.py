@@ -12,12 +12,11 @@ from dataclasses import dataclass, field
 
 from algorithm_flows import DATASET_COLUMN, InputData, Variable
 from mip_common._proto import common_pb2, controller_service_pb2
-from mip_common.errors import InvalidRequestError, MipError
+from mip_common.errors import MipError
 from mip_common.filters import filter_problems
-from mip_common.structs import struct_to_python
 from mip_controller.node_client import NodeClient
 
-__all__ = ["Catalogue", "CatalogueCache", "inputdata_from_proto"]
+__all__ = ["Catalogue", "CatalogueCache"]
 
 log = logging.getLogger(__name__)
 
@@ -168,19 +167,3 @@ class CatalogueCache:
 
         answers = await asyncio.gather(*(ask(n) for n in self._nodes))
         return Catalogue.merge({n.node_id: a for n, a in zip(self._nodes, answers, strict=True)})
-
-
-def inputdata_from_proto(message: common_pb2.InputData) -> InputData:
-    """The proto InputData as the flows' dataclass, filters as plain JSON."""
-    filters = struct_to_python(message.filters, "filters") if message.HasField("filters") else None
-    if filters == {}:
-        filters = None
-    if len(set(message.datasets)) != len(message.datasets):
-        raise InvalidRequestError("datasets are listed more than once")
-    return InputData(
-        data_model=message.data_model,
-        datasets=tuple(message.datasets),
-        y=tuple(message.y),
-        x=tuple(message.x),
-        filters=filters,
-    )

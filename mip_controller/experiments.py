@@ -10,8 +10,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from google.protobuf import json_format, struct_pb2
-
 from algorithm_flows import (
     AlgorithmError,
     AlgorithmFlow,
@@ -20,10 +18,9 @@ from algorithm_flows import (
     InvalidParametersError,
     LocalTables,
     Variable,
-    parse_params,
     validate_variables,
 )
-from mip_common._proto import common_pb2, controller_service_pb2
+from mip_common._proto import controller_service_pb2
 from mip_common.errors import (
     DataRejectedError,
     DeadlineError,
@@ -37,13 +34,13 @@ from mip_common.logs import EXPERIMENT_ID
 from mip_common.memory import release_free_memory
 from mip_common.metrics import EXPERIMENTS, STEP_SECONDS
 from mip_common.naming import check_experiment_id
-from mip_common.structs import struct_to_python
-from mip_controller.catalogue import Catalogue, CatalogueCache, inputdata_from_proto
+from mip_controller.catalogue import Catalogue, CatalogueCache
 from mip_controller.cleanup import CleanupJournal
 from mip_controller.node_client import NodeClient
-from mip_controller.plain_json import result_json
-from mip_controller.runtime import NodeRuntime, ProgressEvent, StepTimings, gather_first_error
-from udf_library import DEFAULT_MIN_ROWS, plain_json
+from mip_controller.runtime import NodeRuntime, ProgressEvent, StepTimings
+from mip_controller.table_relay import gather_first_error
+from mip_controller.wire import inputdata_from_proto, inputdata_to_proto, params_from_proto, result_json, to_struct
+from udf_library import DEFAULT_MIN_ROWS
 
 __all__ = ["Emit", "ExperimentRunner", "ValidatedExperiment", "event"]
 
@@ -206,7 +203,7 @@ class ExperimentRunner:
                     variables = catalogue.variables_of(inputdata.data_model)
             params = None
             try:
-                params = parse_params(flow.params_type, struct_to_python(step.parameters, "parameters"))
+                params = params_from_proto(flow.params_type, step.parameters)
             except InvalidParametersError as exc:
                 problems.extend(prefix + p for p in exc.problems)
             except InvalidRequestError as exc:
@@ -343,7 +340,7 @@ class ExperimentRunner:
     ) -> LocalTables:
         catalogue = await self._catalogue.get()
         holding = catalogue.nodes_holding(step.inputdata)
-        proto = _inputdata_proto(step.inputdata)
+        proto = inputdata_to_proto(step.inputdata)
 
         async def view(node_id: str) -> Any:
             try:
@@ -439,25 +436,6 @@ def _drop_participant(result: controller_service_pb2.StepResult, node_id: str) -
     kept = [p for p in result.participants if p.node_id != node_id]
     del result.participants[:]
     result.participants.extend(kept)
-
-
-def _inputdata_proto(inputdata: InputData) -> common_pb2.InputData:
-    message = common_pb2.InputData(
-        data_model=inputdata.data_model,
-        datasets=inputdata.datasets,
-        y=inputdata.y,
-        x=inputdata.x,
-    )
-    if inputdata.filters:
-        json_format.ParseDict(dict(inputdata.filters), message.filters)
-    return message
-
-
-def to_struct(values: Mapping[str, Any]) -> struct_pb2.Struct:
-    """A flow result as a Struct: numpy values made plain, infinities as "Infinity", NaN as null."""
-    struct = struct_pb2.Struct()
-    struct.update(plain_json(dict(values)))
-    return struct
 
 
 def event(experiment_id: str, **fields: Any) -> controller_service_pb2.RunExperimentResponse:

@@ -1,8 +1,10 @@
-"""The runtime interface over real nodes: UDF calls fan out, tables stream node -> controller -> node."""
+"""The flows' runtime interface over real nodes: UDF calls fan out to the nodes, tables move between them.
+
+Small tables stay on the controller (``inline_tables``); larger ones stream through it (``table_relay``).
+"""
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections import defaultdict
@@ -14,18 +16,19 @@ import pyarrow as pa
 
 from algorithm_flows import Column, GlobalTable, InputData, LocalTables, Runtime, Variable
 from mip_common._proto import common_pb2, node_service_pb2
-from mip_common.arrow_chunks import arrow_to_bundle, decode_batch, decode_schema, type_name
+from mip_common.arrow_chunks import arrow_to_bundle, decode_schema, type_name
 from mip_common.errors import InvalidRequestError, NodeUnavailableError
 from mip_common.metrics import BYTES_COPIED, ROUND_SECONDS
 from mip_common.naming import new_table_name
-from mip_controller.node_client import NodeClient, frame_batch, read_framed_header, unframe_batch
-from udf_library import DEFAULT_MIN_ROWS, ArrayBundle, Output, plain_json, udf_spec
+from mip_controller.inline_tables import InlineTable, InlineTables, TableKey
+from mip_controller.node_client import NodeClient
+from mip_controller.table_relay import collect, fan_out, gather_first_error, in_order, open_table
+from udf_library import DEFAULT_MIN_ROWS, ArrayBundle, Output, udf_spec
 
 T = TypeVar("T")
 
-__all__ = ["NodeRuntime", "ProgressEvent", "StepTimings", "gather_first_error"]
+__all__ = ["NodeRuntime", "ProgressEvent", "StepTimings"]
 
-_FORWARD_BUFFER = 4
 INLINE_MAX_BYTES = 256 * 1024
 """Shareable outputs up to this size come back inline with ExecuteUDF (no GetTableData round trip)."""
 _SOURCE_GRACE_S = 1.0
@@ -74,8 +77,6 @@ class NodeRuntime(Runtime):
         self._public_keys: dict[str, bytes] = {}
         self._summed_outputs: dict[tuple[tuple[str, str], ...], Output] = {}
         """Local outputs declared merge="secure_sum", by their parts."""
-        self._summed: dict[str, _Summed] = {}
-        """Merged secure-sum tables: the parts the global node sums when a UDF takes them."""
         self.secure_aggregation_outputs: list[str] = []
         """The outputs of this step merged by secure aggregation, as "udf/output"."""
         self._experiment_id = experiment_id
@@ -87,10 +88,7 @@ class NodeRuntime(Runtime):
         self._variables = dict(variables)
         self._on_progress = on_progress
         self.timings = StepTimings()
-        self._inline: dict[tuple[str, str], _Inline] = {}
-        self._virtual: dict[str, _Inline] = {}
-        """Small tables that exist only here and travel inside the next UDF call that takes them."""
-        """Small shareable tables whose rows came back with the call that made them: no GetTableData needed."""
+        self._small_tables = InlineTables()
         self.exposed: dict[str, LocalTables] = {}
 
     @property
@@ -115,6 +113,7 @@ class NodeRuntime(Runtime):
 
     async def execute_udf_global_outputs(self, udf: Callable[..., Any], /, **args: Any) -> dict[str, GlobalTable]:
         tables, literals = _split_arguments(args, GlobalTable, LocalTables, "global")
+        names = {k: v.name for k, v in tables.items()}
         started = time.monotonic()
         response = await self._timed(
             self._global,
@@ -122,15 +121,15 @@ class NodeRuntime(Runtime):
                 self._deadline,
                 self._experiment_id,
                 udf_spec(udf).name,
-                {k: v.name for k, v in tables.items() if not _is_virtual(v.name)},
+                {k: v for k, v in names.items() if not self._small_tables.is_here(v)},
                 literals,
                 inline_max_bytes=INLINE_MAX_BYTES,
-                inline_tables=self._virtual_arguments({k: v.name for k, v in tables.items()}),
-                summed_tables={k: self._summed[v.name].message for k, v in tables.items() if v.name in self._summed},
+                inline_tables=self._small_tables.virtual_arguments(names),
+                summed_tables=self._small_tables.summed_arguments(names),
             ),
         )
         ROUND_SECONDS.labels(move="execute_udf_global").observe(time.monotonic() - started)
-        self._keep_inline(self._global.node_id, response.outputs)
+        self._small_tables.keep_sent(self._global.node_id, response.outputs)
         return {o.output_name: GlobalTable(o.table.name, _columns(o.table)) for o in response.outputs}
 
     async def execute_udf_locals(self, udf: Callable[..., Any], /, **args: Any) -> LocalTables:
@@ -153,10 +152,10 @@ class NodeRuntime(Runtime):
                     self._deadline,
                     self._experiment_id,
                     name,
-                    {k: v for k, v in arguments.items() if not _is_virtual(v)},
+                    {k: v for k, v in arguments.items() if not self._small_tables.is_here(v)},
                     literals,
                     inline_max_bytes=INLINE_MAX_BYTES,
-                    inline_tables=self._virtual_arguments(arguments),
+                    inline_tables=self._small_tables.virtual_arguments(arguments),
                     secure=secure,
                 ),
             )
@@ -165,7 +164,7 @@ class NodeRuntime(Runtime):
         responses = await gather_first_error(on(n) for n in node_ids)
         ROUND_SECONDS.labels(move="execute_udf_locals").observe(time.monotonic() - started)
         for node_id, response in zip(node_ids, responses, strict=True):
-            self._keep_inline(node_id, response.outputs)
+            self._small_tables.keep_sent(node_id, response.outputs)
         outputs: dict[str, LocalTables] = {}
         for index, output in enumerate(responses[0].outputs):
             parts = {n: r.outputs[index].table.name for n, r in zip(node_ids, responses, strict=True)}
@@ -191,41 +190,25 @@ class NodeRuntime(Runtime):
 
     async def create_remote_global_to_locals(self, table: GlobalTable) -> LocalTables:
         node_ids = self._data.node_ids
-        small = self._small(self._global.node_id, table.name)
+        source = TableKey(self._global.node_id, table.name)
+        small = self._small_tables.small(source)
         if small is not None:  # travels with the next UDF call on each local instead of a copy now
             BYTES_COPIED.labels(direction="global_to_locals").inc(small.nbytes * len(node_ids))
-            name = self._new_virtual(small)
+            name = self._small_tables.add_virtual(small)
             return LocalTables(dict.fromkeys(node_ids, name), table.columns)
         target = new_table_name(self._experiment_id, "shared")
         started = time.monotonic()
-        arrow_schema, batches = await self._open(self._global, table.name, grace_s=_SOURCE_GRACE_S)
-        queues: list[asyncio.Queue[bytes | None]] = [asyncio.Queue(_FORWARD_BUFFER) for _ in node_ids]
+        arrow_schema, messages = await self._open(self._global, table.name, grace_s=_SOURCE_GRACE_S)
 
-        async def pump() -> None:
-            async for batch in batches:
-                BYTES_COPIED.labels(direction="global_to_locals").inc(len(batch) * len(queues))
-                for q in queues:
-                    await q.put(batch)
-            for q in queues:
-                await q.put(None)
-
-        async def drain(q: asyncio.Queue[bytes | None]) -> AsyncIterator[bytes]:
-            while (item := await q.get()) is not None:
-                yield item
-
-        async def create(node_id: str, q: asyncio.Queue[bytes | None]) -> Any:
-            node = self._locals[node_id]
-            return await self._timed(
-                node,
-                node.create_table_framed(self._deadline, self._experiment_id, target, arrow_schema, drain(q)),
+        def create(node: NodeClient) -> Callable[[AsyncIterator[bytes]], Any]:
+            return lambda framed: self._timed(
+                node, node.create_table_framed(self._deadline, self._experiment_id, target, arrow_schema, framed)
             )
 
-        await gather_first_error([pump(), *(create(n, q) for n, q in zip(node_ids, queues, strict=True))])
+        await fan_out(messages, [create(self._locals[n]) for n in node_ids])
         self.timings.add(self._global.node_id, time.monotonic() - started)
         ROUND_SECONDS.labels(move="create_remote_global_to_locals").observe(time.monotonic() - started)
-        if (source := self._inline.get((self._global.node_id, table.name))) is not None:
-            for node_id in node_ids:
-                self._inline[(node_id, target)] = source
+        self._small_tables.copied(source, [TableKey(n, target) for n in node_ids])
         return LocalTables({n: target for n in node_ids}, table.columns)
 
     async def create_remote_and_merge_global(self, tables: LocalTables) -> GlobalTable:
@@ -233,27 +216,20 @@ class NodeRuntime(Runtime):
         declared = self._summed_outputs.get(_parts_key(tables))
         if declared is not None:
             return self._merge_summed(tables, declared)
-        parts = [self._small(n, tables.tables[n]) for n in node_ids]
+        parts = [self._small_tables.small(TableKey(n, tables.tables[n])) for n in node_ids]
         if all(p is not None for p in parts) and sum(p.nbytes for p in parts if p) <= INLINE_MAX_BYTES:
             small = [p for p in parts if p is not None]
             if any(p.arrow_schema != small[0].arrow_schema for p in small):  # equal bytes: equal schemas
                 _check_same_schema(node_ids, [decode_schema(p.arrow_schema) for p in small])
-            merged = _Inline(small[0].arrow_schema, [b for p in small for b in p.arrow_batches])
+            merged = InlineTable(small[0].arrow_schema, [b for p in small for b in p.arrow_batches])
             BYTES_COPIED.labels(direction="locals_to_global").inc(merged.nbytes)
-            return GlobalTable(self._new_virtual(merged), tables.columns)
+            return GlobalTable(self._small_tables.add_virtual(merged), tables.columns)
         target = new_table_name(self._experiment_id, "merged")
         started = time.monotonic()
         heads = await gather_first_error(self._open(self._locals[n], tables.tables[n]) for n in node_ids)
         _check_same_schema(node_ids, [decode_schema(arrow_schema) for arrow_schema, _ in heads])
-
-        async def in_node_order() -> AsyncIterator[bytes]:
-            for _, batches in heads:
-                async for batch in batches:
-                    BYTES_COPIED.labels(direction="locals_to_global").inc(len(batch))
-                    yield batch
-
         response = await self._global.create_table_framed(
-            self._deadline, self._experiment_id, target, heads[0][0], in_node_order()
+            self._deadline, self._experiment_id, target, heads[0][0], in_order([m for _, m in heads])
         )
         elapsed = time.monotonic() - started
         ROUND_SECONDS.labels(move="create_remote_and_merge_global").observe(elapsed)
@@ -265,7 +241,7 @@ class NodeRuntime(Runtime):
         """A secure-sum output's parts, kept here until a global UDF takes them: the global node sums them."""
         parts = []
         for node_id in tables.node_ids:
-            part = self._small(node_id, tables.tables[node_id])
+            part = self._small_tables.small(TableKey(node_id, tables.tables[node_id]))
             if part is None:
                 raise InvalidRequestError(
                     f"output {declared.name!r} is merged by summing, but the part on {node_id} is larger than "
@@ -277,63 +253,30 @@ class NodeRuntime(Runtime):
         for part in parts:
             message.parts.add(arrow_schema=part.arrow_schema, arrow_batches=part.arrow_batches)
         BYTES_COPIED.labels(direction="locals_to_global").inc(sum(p.nbytes for p in parts))
-        name = f"{_SUMMED_PREFIX}{len(self._summed)}"
-        self._summed[name] = _Summed(message)
+        name = self._small_tables.add_summed(message)
         columns = tuple(c if c.name in declared.keys else Column(c.name, "real") for c in tables.columns)
         return GlobalTable(name, columns)
 
     async def read_global(self, table: GlobalTable) -> ArrayBundle:
         started = time.monotonic()
-        arrow_schema, batches = await self._open(self._global, table.name)
-        schema = decode_schema(arrow_schema)
-        collected = [decode_batch(schema, unframe_batch(b)) async for b in batches]
+        collected = await collect(*await self._open(self._global, table.name))
         self.timings.add(self._global.node_id, time.monotonic() - started)
-        return arrow_to_bundle(pa.Table.from_batches(collected, schema))
+        return arrow_to_bundle(collected)
 
     def report_progress(self, message: str, *, iteration: int | None = None, total: int | None = None) -> None:
         self._on_progress(ProgressEvent(message, iteration or 0, total or 0, len(self._data.tables)))
 
     def expose(self, name: str, tables: LocalTables) -> None:
-        if any(_is_virtual(t) for t in tables.tables.values()):
+        if any(self._small_tables.is_here(t) for t in tables.tables.values()):
             raise TypeError(f"{name!r}: only tables that UDFs made on the local nodes can be exposed")
         self.exposed[name] = tables
-
-    def _small(self, node_id: str, table_name: str) -> _Inline | None:
-        """The bytes of a small table the controller already holds (virtual or sent inline)."""
-        if table_name.startswith(_SUMMED_PREFIX):
-            raise InvalidRequestError("a merged secure-sum table can only be passed to a global UDF")
-        if _is_virtual(table_name):
-            return self._virtual[table_name]
-        return self._inline.get((node_id, table_name))
-
-    def _new_virtual(self, table: _Inline) -> str:
-        name = f"{_VIRTUAL_PREFIX}{len(self._virtual)}"
-        self._virtual[name] = table
-        return name
-
-    def _virtual_arguments(self, arguments: Mapping[str, str]) -> dict[str, tuple[bytes, list[bytes]]]:
-        return {
-            k: (self._virtual[v].arrow_schema, self._virtual[v].arrow_batches)
-            for k, v in arguments.items()
-            if v.startswith(_VIRTUAL_PREFIX)
-        }
-
-    def _keep_inline(self, node_id: str, outputs: Any) -> None:
-        for output in outputs:
-            if output.HasField("inline_table"):
-                inline = output.inline_table
-                self._inline[(node_id, output.table.name)] = _Inline(inline.arrow_schema, list(inline.arrow_batches))
 
     async def _open(
         self, node: NodeClient, table_name: str, *, grace_s: float = 0.0
     ) -> tuple[bytes, AsyncIterator[bytes]]:
-        """A table's schema and its record batches as framed messages: from the inline copy, else streamed."""
-        inline = self._small(node.node_id, table_name)
-        if inline is not None:
-            return inline.arrow_schema, _iterate([frame_batch(b) for b in inline.arrow_batches])
-        call = node.stream_table_framed(self._deadline, table_name, grace_s=grace_s)
-        header, messages = await read_framed_header(node, call)
-        return header.arrow_schema, messages
+        """A table's schema and its record batches as framed messages: from the copy held here, else streamed."""
+        small = self._small_tables.small(TableKey(node.node_id, table_name))
+        return await open_table(node, table_name, self._deadline, small=small, grace_s=grace_s)
 
     async def _timed(self, node: NodeClient, call: Any) -> Any:
         started = time.monotonic()
@@ -341,33 +284,6 @@ class NodeRuntime(Runtime):
             return await call
         finally:
             self.timings.add(node.node_id, time.monotonic() - started)
-
-
-@dataclass(frozen=True, slots=True)
-class _Inline:
-    """A small table's bytes, as a node sent them inline."""
-
-    arrow_schema: bytes
-    arrow_batches: list[bytes]
-
-    @property
-    def nbytes(self) -> int:
-        return sum(map(len, self.arrow_batches))
-
-
-@dataclass(frozen=True, slots=True)
-class _Summed:
-    """A merged secure-sum table: every node's (masked) part, summed by the global node."""
-
-    message: node_service_pb2.SummedTable
-
-
-_VIRTUAL_PREFIX = "inline:"
-_SUMMED_PREFIX = "summed:"
-
-
-def _is_virtual(table_name: str) -> bool:
-    return table_name.startswith((_VIRTUAL_PREFIX, _SUMMED_PREFIX))
 
 
 def _parts_key(tables: LocalTables) -> tuple[tuple[str, str], ...]:
@@ -381,11 +297,6 @@ def _check_same_schema(node_ids: list[str], schemas: list[pa.Schema]) -> None:
                 f"cannot merge: the table on {node_id} has columns {schema.names} of other "
                 f"types than on {node_ids[0]} ({schemas[0].names})"
             )
-
-
-async def _iterate(items: list[bytes]) -> AsyncIterator[bytes]:
-    for item in items:
-        yield item
 
 
 def _columns(info: common_pb2.TableInfo) -> tuple[Column, ...]:
@@ -412,7 +323,7 @@ def _split_arguments(
                 f"a {table_type.__name__} (share or merge it first)"
             )
         else:
-            literals[key] = plain_json(value)
+            literals[key] = value
     return tables, literals
 
 
@@ -420,19 +331,3 @@ def _single(udf: Callable[..., Any], outputs: dict[str, T]) -> T:
     if len(outputs) != 1:
         raise TypeError(f"{udf_spec(udf).name} has {len(outputs)} outputs; use the *_outputs call")
     return next(iter(outputs.values()))
-
-
-async def gather_first_error(calls: Any) -> list[Any]:
-    """Run calls at once; the first failure cancels the rest and is raised as itself."""
-    try:
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(c) for c in calls]
-    except ExceptionGroup as group_error:
-        raise _first_leaf(group_error) from None
-    return [t.result() for t in tasks]
-
-
-def _first_leaf(error: BaseException) -> BaseException:
-    while isinstance(error, BaseExceptionGroup):
-        error = error.exceptions[0]
-    return error

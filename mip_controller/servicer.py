@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import grpc
-from google.protobuf import struct_pb2
 
 from algorithm_flows import AlgorithmFlow, VariableRule, describe_params
 from mip_common._proto import controller_service_pb2, controller_service_pb2_grpc
@@ -15,6 +14,7 @@ from mip_common.result_schema import RESULT_SCHEMAS, ResultField
 from mip_controller.catalogue import CatalogueCache
 from mip_controller.experiment_store import ExperimentEndedError, ExperimentStore, status_of
 from mip_controller.health import HealthMonitor
+from mip_controller.wire import federated_dataset, to_value
 
 __all__ = ["ControllerServicer"]
 
@@ -118,16 +118,7 @@ class ControllerServicer(controller_service_pb2_grpc.ControllerServiceServicer):
         for (model, code), nodes in sorted(catalogue.dataset_nodes.items()):
             if request.data_model and model != request.data_model:
                 continue
-            dataset = catalogue.datasets[(model, code)]
-            datasets.append(
-                controller_service_pb2.FederatedDataset(
-                    code=code,
-                    data_model=model,
-                    node_ids=nodes,
-                    row_count=dataset.row_count,
-                    label=dataset.label,
-                )
-            )
+            datasets.append(federated_dataset(model, code, nodes, catalogue.datasets[(model, code)]))
         return controller_service_pb2.ListDatasetsResponse(datasets=datasets, issues=catalogue.issues)
 
 
@@ -144,12 +135,12 @@ def _algorithm_info(flow: type[AlgorithmFlow[Any]]) -> controller_service_pb2.Al
             name=spec.name, type=spec.type, description=spec.doc, is_required=spec.is_required
         )
         if not spec.is_required and spec.default is not None:
-            parameter.default_value.CopyFrom(_value(spec.default))
+            parameter.default_value.CopyFrom(to_value(spec.default))
         if spec.minimum is not None:
             parameter.min_value = spec.minimum
         if spec.maximum is not None:
             parameter.max_value = spec.maximum
-        parameter.choices.extend(_value(c) for c in spec.choices)
+        parameter.choices.extend(to_value(c) for c in spec.choices)
     info.result_fields.extend(_result_field(f) for f in RESULT_SCHEMAS.get(flow.name, ()))
     return info
 
@@ -171,9 +162,3 @@ def _rule(rule: VariableRule) -> controller_service_pb2.VariableRule:
     if rule.max_count is not None:
         message.max_count = rule.max_count
     return message
-
-
-def _value(value: Any) -> struct_pb2.Value:
-    holder = struct_pb2.Struct()
-    holder.update({"v": value})
-    return holder.fields["v"]

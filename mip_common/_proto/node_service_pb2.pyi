@@ -31,7 +31,11 @@ class CreateTableRequest(_message.Message):
     HEADER_FIELD_NUMBER: _builtins.int
     ARROW_BATCH_FIELD_NUMBER: _builtins.int
     arrow_batch: _builtins.bytes
-    """Every later message: one Arrow IPC encapsulated record batch (about chunk_bytes)."""
+    """Every later message: one Arrow IPC encapsulated record batch (about chunk_bytes).
+    Keep this field number and type equal to GetTableDataResponse.arrow_batch: the controller
+    relays a GetTableData message's bytes unparsed as a CreateTable message (node_client.py
+    derives the tag from both descriptors and asserts they agree).
+    """
     @_builtins.property
     def header(self) -> Global___CreateTableHeader:
         """First message only: the table's name and schema."""
@@ -455,7 +459,10 @@ class GetTableDataResponse(_message.Message):
     HEADER_FIELD_NUMBER: _builtins.int
     ARROW_BATCH_FIELD_NUMBER: _builtins.int
     arrow_batch: _builtins.bytes
-    """Every later message: one Arrow IPC encapsulated record batch."""
+    """Every later message: one Arrow IPC encapsulated record batch.
+    Keep this field number and type equal to CreateTableRequest.arrow_batch: the controller
+    relays this message's bytes unparsed as a CreateTable message.
+    """
     @_builtins.property
     def header(self) -> Global___TableHeader:
         """First message only: the schema and row count."""

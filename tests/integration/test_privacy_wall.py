@@ -43,14 +43,14 @@ async def test_data_view_cannot_leave_and_leaking_udf_is_stopped(
             common_pb2.InputData(data_model="demo:1.0", datasets=["demo_site1_a"], y=["hippocampus"]),
             keep_missing=False,
         )
-        call = node.stream_table(deadline, view.table.name)
+        call = node.stream_table_framed(deadline, view.table.name)
         with pytest.raises(grpc.RpcError) as refused_view:
             await call.read()
         with pytest.raises(PrivacyError, match="row-level"):
             await node.execute_udf(deadline, EXPERIMENT, "privacy_probe.leak_rows", {"data": view.table.name}, {})
         copied = await node.execute_udf(deadline, EXPERIMENT, "privacy_probe.select_all", {"data": view.table.name}, {})
         with pytest.raises(grpc.RpcError) as refused_copy:
-            await node.stream_table(deadline, copied.outputs[0].table.name).read()
+            await node.stream_table_framed(deadline, copied.outputs[0].table.name).read()
         count = await node.execute_udf(deadline, EXPERIMENT, "privacy_probe.row_count", {"data": view.table.name}, {})
 
         assert refused_view.value.code() is grpc.StatusCode.PERMISSION_DENIED

@@ -13,14 +13,14 @@ from mip_client.demo_data import write_demo_federation
 from mip_client.federation import LocalFederation
 from mip_common.arrow_chunks import encode_batches, encode_schema
 from mip_common.naming import new_table_name
-from mip_controller.node_client import NodeClient, read_stream_header
+from mip_controller.node_client import NodeClient, frame_batch, read_framed_header
 
 EXPERIMENT = "restarttest"
 
 
 async def _one_chunk(table: pa.Table) -> AsyncIterator[bytes]:
     for chunk in encode_batches(table.to_batches()):
-        yield chunk
+        yield frame_batch(chunk)
 
 
 async def test_node_restart_keeps_tables_and_data(tmp_path: Path) -> None:
@@ -29,7 +29,7 @@ async def test_node_restart_keeps_tables_and_data(tmp_path: Path) -> None:
     try:
         table = pa.table({"x": pa.array([1.5, 2.5, None])})
         node = NodeClient("local1", federation.node_address("local1"), concurrency=1, chunk_bytes=1 << 20)
-        created = await node.create_table(
+        created = await node.create_table_framed(
             time.monotonic() + 30,
             EXPERIMENT,
             new_table_name(EXPERIMENT, "kept_table"),
@@ -41,7 +41,9 @@ async def test_node_restart_keeps_tables_and_data(tmp_path: Path) -> None:
         federation.restart("local1")
 
         node = NodeClient("local1", federation.node_address("local1"), concurrency=1, chunk_bytes=1 << 20)
-        header, batches = await read_stream_header(node, node.stream_table(time.monotonic() + 30, created.table.name))
+        header, batches = await read_framed_header(
+            node, node.stream_table_framed(time.monotonic() + 30, created.table.name)
+        )
         chunks = [b async for b in batches]
         beat = await node.heartbeat(time.monotonic() + 10)
         await node.close()

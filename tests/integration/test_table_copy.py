@@ -13,7 +13,7 @@ from algorithm_flows import InputData, LocalTables
 from mip_client.federation import LocalFederation
 from mip_common.arrow_chunks import encode_batches, encode_schema
 from mip_common.naming import new_table_name
-from mip_controller.node_client import NodeClient
+from mip_controller.node_client import NodeClient, frame_batch
 from mip_controller.runtime import NodeRuntime
 
 EXPERIMENT = "copytest"
@@ -21,7 +21,7 @@ EXPERIMENT = "copytest"
 
 async def _stream(table: pa.Table) -> AsyncIterator[bytes]:
     for chunk in encode_batches(table.to_batches(), 1 << 20):
-        yield chunk
+        yield frame_batch(chunk)
 
 
 def _runtime(federation: LocalFederation, nodes: dict[str, NodeClient]) -> NodeRuntime:
@@ -48,7 +48,7 @@ async def test_ten_million_values_copy_local_to_global_intact(federation: LocalF
     }
     try:
         deadline = time.monotonic() + 300
-        created = await nodes["local1"].create_table(
+        created = await nodes["local1"].create_table_framed(
             deadline, EXPERIMENT, new_table_name(EXPERIMENT, "big_source"), encode_schema(table.schema), _stream(table)
         )
         runtime = _runtime(federation, nodes)
@@ -77,7 +77,7 @@ async def test_merge_keeps_node_order_and_shares_back(federation: LocalFederatio
         parts = {}
         for index, node_id in enumerate(["local1", "local2", "local3"]):
             part = pa.table({"node": pa.array([index] * 3, pa.int64()), "text": pa.array(["a", None, "é"])})
-            response = await nodes[node_id].create_table(
+            response = await nodes[node_id].create_table_framed(
                 deadline,
                 EXPERIMENT,
                 new_table_name(EXPERIMENT, f"part_{index}"),

@@ -16,7 +16,7 @@ from mip_common._proto import common_pb2
 from mip_common.arrow_chunks import encode_batches, encode_schema
 from mip_common.errors import InvalidRequestError, PrivacyError, ResourceLimitError, SmallCellError
 from mip_common.naming import new_table_name
-from mip_controller.node_client import NodeClient
+from mip_controller.node_client import NodeClient, frame_batch
 from mip_node.audit import AUDIT_FILE, read_audit
 from tests.integration.conftest import PROBE_SETTINGS
 from tests.privacy.conftest import SITE1
@@ -124,9 +124,9 @@ async def _send(node: NodeClient, experiment_id: str, name: str, rows: int) -> N
 
     async def stream() -> AsyncIterator[bytes]:
         for batch in batches:
-            yield batch
+            yield frame_batch(batch)
 
-    await node.create_table(time.monotonic() + 30, experiment_id, name, schema, stream())
+    await node.create_table_framed(time.monotonic() + 30, experiment_id, name, schema, stream())
 
 
 async def test_create_table_cannot_take_a_reserved_name(small_caps: LocalFederation) -> None:

@@ -12,7 +12,7 @@ import pytest
 from algorithm_flows import discover_flows
 from mip_client.results import typed_result
 from mip_common.result_schema import RESULT_SCHEMAS, check_result
-from mip_controller.plain_json import result_json
+from mip_controller.wire import result_json
 
 
 def test_result_json_keeps_integers_order_and_spells_non_finite_floats() -> None:

@@ -37,7 +37,7 @@ async def _merge(tables: dict[str, pa.Table]) -> str:
     )
     try:
         for node_id, table in tables.items():
-            runtime._keep_inline(node_id, [_output(f"t_{node_id}", table)])
+            runtime._small_tables.keep_sent(node_id, [_output(f"t_{node_id}", table)])
         merged = await runtime.create_remote_and_merge_global(LocalTables({n: f"t_{n}" for n in tables}))
         return merged.name
     finally:
