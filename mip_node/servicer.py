@@ -1,4 +1,4 @@
-"""NodeService: thin gRPC handlers over the database, the UDF executor and data views."""
+"""NodeService: each handler decodes its request (``wire``), calls a part of the node, audits, encodes the answer."""
 
 from __future__ import annotations
 
@@ -234,7 +234,7 @@ class NodeServicer(node_service_pb2_grpc.NodeServiceServicer):
                 return node_service_pb2.ExecuteUDFResponse.FromString(cached)
             literals = wire.struct_values(request.literal_arguments, "literal_arguments")
             inline = request.inline_table_arguments
-            if wire.inline_bytes(inline.values()) <= SMALL_CALL_BYTES:
+            if wire.inline_bytes(inline.values()) <= SMALL_CALL_BYTES:  # cheaper to decode than a thread hand-off
                 tables = dict(request.table_arguments) | self._store_inline_arguments(request)
             else:
                 tables = dict(request.table_arguments) | await self._workers.run(self._store_inline_arguments, request)
