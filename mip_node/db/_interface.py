@@ -1,7 +1,8 @@
 """The node's one storage interface; DuckDB and MonetDB implement it.
 
-Narrow on purpose: Arrow in, Arrow out, one SELECT-into-table for data views, and a
-small catalogue of tables with their privacy. Everything a node stores goes through
+Narrow on purpose: Arrow in (one batched write of tables, drops and remembered
+responses, for the table store), Arrow out (reads and read-only SELECTs), and a small
+catalogue of tables with their privacy. Everything a node stores goes through
 here, so a backend is a few hundred lines and the contract suite covers it whole.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -80,18 +81,6 @@ class Database(ABC):
         """ "ok", or what is wrong."""
 
     @abstractmethod
-    def create_table(self, meta: TableMeta, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> TableMeta:
-        """Create ``meta.name`` holding ``batches``, all or nothing; returns it with its row count."""
-
-    @abstractmethod
-    def create_table_as_select(self, meta: TableMeta, select_sql: str, params: Sequence[Any]) -> TableMeta:
-        """Create ``meta.name`` from a SELECT with ``?`` placeholders bound to ``params``.
-
-        A private table made without ``private_rows`` is row-level data itself: its own
-        row count is recorded as its lineage, so the privacy wall applies to it.
-        """
-
-    @abstractmethod
     def query(self, select_sql: str, params: Sequence[Any]) -> pa.Table:
         """Run a read-only SELECT with bound ``params``."""
 
@@ -100,20 +89,8 @@ class Database(ABC):
         """All rows of a table, as Arrow."""
 
     @abstractmethod
-    def iter_batches(self, name: str, batch_rows: int) -> Iterator[pa.RecordBatch]:
-        """The rows of a table in batches, without loading it whole where the backend can."""
-
-    @abstractmethod
     def table_meta(self, name: str) -> TableMeta:
         """What the node recorded of a table; ``NotFoundError`` when it does not exist."""
-
-    @abstractmethod
-    def schema_of(self, name: str) -> pa.Schema:
-        """A table's Arrow schema (wire types)."""
-
-    @abstractmethod
-    def drop_tables(self, names: Sequence[str]) -> int:
-        """Drop tables that exist among ``names``; returns how many were dropped."""
 
     @abstractmethod
     def experiment_tables(self, experiment_id: str | None = None) -> list[TableMeta]:
@@ -135,10 +112,6 @@ class Database(ABC):
     @abstractmethod
     def request_ids(self) -> set[str]:
         """Ids of every request whose response is stored (read once at start)."""
-
-    @abstractmethod
-    def remember_response(self, request_id: str, response: bytes) -> None:
-        """Store the response of a mutating request under its id."""
 
     @abstractmethod
     def forget_responses(self, request_ids: Sequence[str]) -> None:

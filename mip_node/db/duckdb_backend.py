@@ -66,17 +66,6 @@ class DuckDBDatabase(Database):
             return f"error: {exc}"
         return "ok"
 
-    def create_table(self, meta: TableMeta, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> TableMeta:
-        with self._cursor() as cur:
-            cur.execute("BEGIN TRANSACTION")
-            try:
-                self._create_in(cur, meta, schema, batches)
-                cur.execute("COMMIT")
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
-        return self.table_meta(meta.name)
-
     def _create_in(
         self, cur: duckdb.DuckDBPyConnection, meta: TableMeta, schema: pa.Schema, batches: Iterable[pa.RecordBatch]
     ) -> None:
@@ -89,24 +78,6 @@ class DuckDBDatabase(Database):
             cur.register("incoming_chunk", pa.Table.from_batches(group, schema))
             cur.execute(f"INSERT INTO {quoted} SELECT * FROM incoming_chunk")
             cur.unregister("incoming_chunk")
-
-    def create_table_as_select(self, meta: TableMeta, select_sql: str, params: Sequence[Any]) -> TableMeta:
-        quoted = quote_table(meta.name)
-        with self._cursor() as cur:
-            cur.execute("BEGIN TRANSACTION")
-            try:
-                self._claim_name(cur, meta)
-                cur.execute(f"CREATE TABLE {quoted} AS {select_sql}", list(params))
-                if meta.privacy is Privacy.PRIVATE and meta.private_rows is None:
-                    cur.execute(
-                        f"UPDATE mip_meta.tables SET private_rows = (SELECT count(*) FROM {quoted}) WHERE name = ?",
-                        [meta.name],
-                    )
-                cur.execute("COMMIT")
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
-        return self.table_meta(meta.name)
 
     def _claim_name(self, cur: duckdb.DuckDBPyConnection, meta: TableMeta) -> None:
         """Record the table; the catalogue's primary key refuses a name that is taken."""
@@ -127,20 +98,6 @@ class DuckDBDatabase(Database):
         with self._cursor() as cur:
             return normalize_table(cur.sql(f"SELECT * FROM {quote_table(name)}").to_arrow_table())
 
-    def iter_batches(self, name: str, batch_rows: int) -> Iterator[pa.RecordBatch]:
-        self.table_meta(name)
-        schema = self.schema_of(name)
-        cur = self._cursor()
-        try:
-            reader = cur.sql(f"SELECT * FROM {quote_table(name)}").to_arrow_reader(batch_rows)
-            for batch in reader:
-                yield pa.RecordBatch.from_arrays(
-                    [c.cast(t) for c, t in zip(batch.columns, schema.types, strict=True)],
-                    schema=schema,
-                )
-        finally:
-            cur.close()
-
     def table_meta(self, name: str) -> TableMeta:
         quoted = quote_table(name)
         with self._cursor() as cur:
@@ -152,24 +109,6 @@ class DuckDBDatabase(Database):
                 raise NotFoundError(f"no table {name!r} on this node")
             count = cur.execute(f"SELECT count(*) FROM {quoted}").fetchone()
         return TableMeta(name, Privacy(row[0]), row[1], row[2], int(count[0]) if count else 0)
-
-    def schema_of(self, name: str) -> pa.Schema:
-        with self._cursor() as cur:
-            empty = cur.sql(f"SELECT * FROM {quote_table(name)} LIMIT 0").to_arrow_table()
-        return normalize_table(empty).schema
-
-    def drop_tables(self, names: Sequence[str]) -> int:
-        dropped = 0
-        with self._lock, self._cursor() as cur:
-            for name in names:
-                cur.execute("BEGIN TRANSACTION")
-                try:
-                    dropped += self._drop_in(cur, name)
-                    cur.execute("COMMIT")
-                except BaseException:
-                    cur.execute("ROLLBACK")
-                    raise
-        return dropped
 
     def _drop_in(self, cur: duckdb.DuckDBPyConnection, name: str) -> int:
         """Drop one experiment table inside the caller's transaction; 0 if it did not exist."""
@@ -227,10 +166,6 @@ class DuckDBDatabase(Database):
     def request_ids(self) -> set[str]:
         with self._cursor() as cur:
             return {str(r[0]) for r in cur.execute("SELECT request_id FROM mip_meta.requests").fetchall()}
-
-    def remember_response(self, request_id: str, response: bytes) -> None:
-        with self._cursor() as cur:
-            cur.execute("INSERT OR REPLACE INTO mip_meta.requests VALUES (?, ?)", [request_id, response])
 
     def forget_responses(self, request_ids: Sequence[str]) -> None:
         with self._lock, self._cursor() as cur:

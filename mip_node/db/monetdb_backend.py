@@ -549,11 +549,6 @@ class MonetDBDatabase(Database):
             return f"error: {exc}"
         return "ok"
 
-    def create_table(self, meta: TableMeta, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> TableMeta:
-        with self._transaction() as (conn, cur):
-            self._create_in(conn, cur, meta, schema, batches)
-        return self.table_meta(meta.name)
-
     def _create_in(
         self, conn: _Connection, cur: Any, meta: TableMeta, schema: pa.Schema, batches: Iterable[pa.RecordBatch]
     ) -> None:
@@ -565,23 +560,6 @@ class MonetDBDatabase(Database):
         self._record_table(cur, meta)
         for group in _grouped(batches):
             self._copy_into(conn, cur, quoted, pa.Table.from_batches(group, schema))
-
-    def create_table_as_select(self, meta: TableMeta, select_sql: str, params: Sequence[Any]) -> TableMeta:
-        quoted = self._qualified(meta.name)
-        statement = to_pyformat(f"CREATE TABLE {quoted} AS ({select_sql}) WITH DATA", len(params))
-        with self._transaction() as (_, cur):
-            self._check_name_free(cur, meta.name)
-            # The SELECT runs before anything is written to the meta schema: on MonetDB 11.53 an
-            # INSERT there would make its unqualified names resolve in the meta schema.
-            cur.execute(statement, list(params) or None)
-            self._record_table(cur, meta)
-            if meta.privacy is Privacy.PRIVATE and meta.private_rows is None:
-                cur.execute(
-                    f"UPDATE {self._meta}.tables SET private_rows = (SELECT count(*) FROM {quoted}) "
-                    "WHERE table_name = %s",
-                    [meta.name],
-                )
-        return self.table_meta(meta.name)
 
     def _check_name_free(self, cur: Any, name: str) -> None:
         cur.execute(
@@ -632,9 +610,6 @@ class MonetDBDatabase(Database):
         self.table_meta(name)
         return normalize_table(self.query(f"SELECT * FROM {self._qualified(name)}", []))
 
-    def iter_batches(self, name: str, batch_rows: int) -> Iterator[pa.RecordBatch]:
-        yield from self.read_table(name).combine_chunks().to_batches(max_chunksize=batch_rows)
-
     def table_meta(self, name: str) -> TableMeta:
         quoted = self._qualified(name)
         with self._connection() as conn:
@@ -653,22 +628,6 @@ class MonetDBDatabase(Database):
                 cur.close()
         private_rows = None if row[2] is None else int(row[2])
         return TableMeta(name, Privacy(row[0]), row[1], private_rows, int(count[0]) if count else 0)
-
-    def schema_of(self, name: str) -> pa.Schema:
-        with self._connection() as conn:
-            cur = conn.raw.cursor()
-            try:
-                cur.execute(f"SELECT * FROM {self._qualified(name)} WHERE 1 = 0")
-                return _schema_of(cur)
-            finally:
-                cur.close()
-
-    def drop_tables(self, names: Sequence[str]) -> int:
-        dropped = 0
-        for name in names:
-            with self._transaction() as (_, cur):
-                dropped += self._drop_in(cur, name)
-        return dropped
 
     def _drop_in(self, cur: Any, name: str) -> int:
         """Drop one experiment table inside the caller's transaction; 0 if it did not exist."""
@@ -701,10 +660,6 @@ class MonetDBDatabase(Database):
 
     def request_ids(self) -> set[str]:
         return {str(r[0]) for r in self._fetchall(f"SELECT request_id FROM {self._meta}.requests", [])}
-
-    def remember_response(self, request_id: str, response: bytes) -> None:
-        with self._transaction() as (_, cur):
-            self._remember_in(cur, request_id, response)
 
     def _remember_in(self, cur: Any, request_id: str, response: bytes) -> None:
         cur.execute(f"DELETE FROM {self._meta}.requests WHERE request_id = %s", [request_id])

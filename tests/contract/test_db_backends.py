@@ -99,6 +99,12 @@ def meta(name: str, privacy: Privacy = Privacy.SHAREABLE, private_rows: int | No
     return TableMeta(name, privacy, "exp1", private_rows)
 
 
+def create(db: Database, table_meta: TableMeta, table: pa.Table) -> TableMeta:
+    """One table through the backend's one writing path (the table store's batches)."""
+    db.write_batch([(table_meta, table)], [], [])
+    return db.table_meta(table_meta.name)
+
+
 # -- create, copy in, read back ------------------------------------------------------------
 
 
@@ -107,53 +113,49 @@ def test_every_type_and_null_reads_back_unchanged(db: Database) -> None:
     table = every_type_table()
 
     # Act
-    stored = db.create_table(meta("t_types"), table.schema, table.to_batches())
+    stored = create(db, meta("t_types"), table)
 
     # Assert
     assert stored.row_count == 5
-    assert db.schema_of("t_types") == EVERY_TYPE
+    assert db.read_table("t_types").schema == EVERY_TYPE
     assert db.read_table("t_types").to_pylist() == table.to_pylist()
 
 
 def test_an_empty_table_keeps_every_column_type(db: Database) -> None:
     # Act
-    stored = db.create_table(meta("t_empty"), EVERY_TYPE, [])
+    stored = create(db, meta("t_empty"), EVERY_TYPE.empty_table())
 
     # Assert
     assert stored.row_count == 0
-    assert db.schema_of("t_empty") == EVERY_TYPE
     assert db.read_table("t_empty").schema == EVERY_TYPE
-    assert list(db.iter_batches("t_empty", 10)) == []
 
 
-def test_a_table_sent_in_many_batches_reads_back_in_batches_in_order(db: Database) -> None:
+def test_a_table_of_many_batches_reads_back_in_order(db: Database) -> None:
     # Arrange
     values = np.arange(10_000, dtype=np.int64)
     table = pa.table({"i": values, "v": values * 0.5})
 
     # Act
-    db.create_table(meta("t_batches"), table.schema, table.to_batches(max_chunksize=999))
-    batches = list(db.iter_batches("t_batches", 4096))
+    create(db, meta("t_batches"), pa.Table.from_batches(table.to_batches(max_chunksize=999)))
 
     # Assert
-    assert [b.num_rows for b in batches] == [4096, 4096, 1808]
-    assert pa.Table.from_batches(batches).equals(table)
+    assert db.read_table("t_batches").equals(table)
 
 
 def test_a_taken_name_is_refused_and_the_first_table_kept(db: Database) -> None:
     # Arrange
     table = pa.table({"i": [1, 2]})
-    db.create_table(meta("t_dup"), table.schema, table.to_batches())
+    create(db, meta("t_dup"), table)
 
     # Act / Assert
     with pytest.raises(AlreadyExistsError):
-        db.create_table(meta("t_dup"), table.schema, table.to_batches())
+        create(db, meta("t_dup"), table)
     assert db.read_table("t_dup").column("i").to_pylist() == [1, 2]
 
 
 def test_an_invalid_table_name_is_refused(db: Database) -> None:
     with pytest.raises(InvalidRequestError):
-        db.create_table(meta('bad"; DROP TABLE x; --'), pa.schema([("i", pa.int64())]), [])
+        create(db, meta('bad"; DROP TABLE x; --'), pa.table({"i": pa.array([], pa.int64())}))
 
 
 # -- delete ------------------------------------------------------------------------------
@@ -163,13 +165,12 @@ def test_dropped_tables_are_gone_with_their_metadata(db: Database) -> None:
     # Arrange
     table = pa.table({"i": [1]})
     for name in ("t_a", "t_b"):
-        db.create_table(meta(name), table.schema, table.to_batches())
+        create(db, meta(name), table)
 
     # Act
-    dropped = db.drop_tables(["t_a", "t_missing"])
+    db.write_batch([], ["t_a", "t_missing"], [])
 
     # Assert
-    assert dropped == 1
     with pytest.raises(NotFoundError):
         db.table_meta("t_a")
     assert [m.name for m in db.experiment_tables("exp1")] == ["t_b"]
@@ -183,9 +184,9 @@ def test_privacy_and_private_rows_are_recorded(db: Database) -> None:
     table = pa.table({"i": [1, 2, 3]})
 
     # Act
-    db.create_table(meta("t_private", Privacy.PRIVATE, 40), table.schema, table.to_batches())
-    db.create_table(meta("t_shared", Privacy.SHAREABLE, 40), table.schema, table.to_batches())
-    db.create_table(meta("t_aggregate", Privacy.SHAREABLE, None), table.schema, table.to_batches())
+    create(db, meta("t_private", Privacy.PRIVATE, 40), table)
+    create(db, meta("t_shared", Privacy.SHAREABLE, 40), table)
+    create(db, meta("t_aggregate", Privacy.SHAREABLE, None), table)
 
     # Assert
     assert db.table_meta("t_private") == TableMeta("t_private", Privacy.PRIVATE, "exp1", 40, 3)
@@ -258,32 +259,30 @@ def test_primary_data_cannot_be_dropped(db: Database) -> None:
 
     # Act / Assert
     with pytest.raises(InvalidRequestError):
-        db.drop_tables(["primary_demo_1_0"])
+        db.write_batch([], ["primary_demo_1_0"], [])
     assert db.table_meta("primary_demo_1_0").row_count == 5
 
 
-# -- SELECT into a table, and queries, with bound parameters -------------------------------
+# -- queries with bound parameters ---------------------------------------------------------
 
 
-def test_create_table_as_select_binds_parameters_and_records_lineage(db: Database) -> None:
+def test_a_query_binds_parameters(db: Database) -> None:
     # Arrange
     load_two_datasets(db)
     hostile = "d2' OR '1'='1"
     sql = 'SELECT "dataset", "age" FROM "primary_demo_1_0" WHERE "dataset" IN (?, ?) AND "age" >= ?'
 
     # Act
-    stored = db.create_table_as_select(meta("t_view", Privacy.PRIVATE), sql, ["d1", hostile, 55])
+    result = db.query(sql, ["d1", hostile, 55])
 
     # Assert
-    assert stored.row_count == 1
-    assert stored.private_rows == 1  # row-level data: its own rows are its lineage
-    assert db.read_table("t_view").to_pylist() == [{"dataset": "d1", "age": 70}]
+    assert result.to_pylist() == [{"dataset": "d1", "age": 70}]
 
 
 def test_query_binds_text_with_percent_and_question_marks(db: Database) -> None:
     # Arrange
     table = pa.table({"s": ["a%b?", "a%%b", "x"]})
-    db.create_table(meta("t_text"), table.schema, table.to_batches())
+    create(db, meta("t_text"), table)
 
     # Act
     result = db.query('SELECT "s", count(*) AS n FROM "t_text" WHERE "s" = ? GROUP BY "s"', ["a%b?"])
@@ -305,7 +304,7 @@ def test_a_failed_write_batch_leaves_nothing_of_the_batch(db: Database) -> None:
     # Arrange: a table the batch drops, and a batch that fails on its last operation
     load_two_datasets(db)
     table = pa.table({"i": [1, 2]})
-    db.create_table(meta("t_old"), table.schema, table.to_batches())
+    create(db, meta("t_old"), table)
 
     # Act
     with pytest.raises(InvalidRequestError, match="primary"):
@@ -324,7 +323,7 @@ def test_a_failed_write_batch_leaves_nothing_of_the_batch(db: Database) -> None:
 def test_a_write_batch_creates_drops_and_remembers(db: Database) -> None:
     # Arrange
     table = every_type_table()
-    db.create_table(meta("t_old"), table.schema, table.to_batches())
+    create(db, meta("t_old"), table)
 
     # Act
     db.write_batch([(meta("t_a"), table), (meta("t_b", Privacy.PRIVATE, 9), table)], ["t_old"], [("r1", b"x")])
@@ -338,8 +337,8 @@ def test_a_write_batch_creates_drops_and_remembers(db: Database) -> None:
 
 def test_a_request_response_is_remembered_and_replaced(db: Database) -> None:
     # Act
-    db.remember_response("r1", b"\x00first\xff")
-    db.remember_response("r1", b"\x00second\xff")
+    db.write_batch([], [], [("r1", b"\x00first\xff")])
+    db.write_batch([], [], [("r1", b"\x00second\xff")])
 
     # Assert
     assert db.remembered_response("r1") == b"\x00second\xff"
@@ -354,8 +353,8 @@ def test_everything_survives_close_and_reopen(open_db: Opener) -> None:
     first = open_db()
     load_two_datasets(first)
     table = every_type_table()
-    first.create_table(meta("t_keep", Privacy.PRIVATE, 5), table.schema, table.to_batches())
-    first.remember_response("r1", b"done")
+    create(first, meta("t_keep", Privacy.PRIVATE, 5), table)
+    first.write_batch([], [], [("r1", b"done")])
     first.close()
 
     # Act
