@@ -27,6 +27,17 @@ def attacked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFederati
 
 
 @pytest.fixture(scope="session")
+def attacked_secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFederation]:
+    """The same data behind a controller that merges sums by secure aggregation."""
+    workdir = tmp_path_factory.mktemp("attacked_secure")
+    folders = write_demo_federation(workdir / "data", num_locals=3, rows_per_dataset=200, seed=5)
+    with LocalFederation(
+        workdir, [[f] for f in folders], node_settings=PROBE_SETTINGS, controller_settings={"secure_aggregation": True}
+    ) as federation:
+        yield federation
+
+
+@pytest.fixture(scope="session")
 def researcher(attacked: LocalFederation) -> Iterator[Controller]:
     with Controller(attacked.controller_address) as client:
         yield client

@@ -248,3 +248,32 @@ def test_a_suppressed_category_count_is_null_not_a_small_number(
     for shown in counts:
         assert all(n is None or n >= 10 for n in shown.values())
     assert all(v >= 10 or v == 0 for v in numbers(counts))
+
+
+@pytest.mark.parametrize("federation_name", ["attacked", "attacked_secure"])
+def test_a_one_row_level_s_histogram_shows_no_small_bin(
+    request: pytest.FixtureRequest, attacked: LocalFederation, federation_name: str
+) -> None:
+    # Arrange: 9 CN rows and 1 AD row; the AD histogram's one filled bin holds that row
+    filters = _nine_cn_one_ad(attacked, "diagnosis", "hippocampus")
+    federation: LocalFederation = request.getfixturevalue(federation_name)
+
+    # Act
+    with Controller(federation.controller_address) as client:
+        outcome = client.run(
+            "multiple_histograms",
+            data_model="demo:1.0",
+            datasets=SITE1,
+            y=["hippocampus"],
+            x=["diagnosis"],
+            filters=filters,
+            parameters={"bins": 5},
+        )
+
+    # Assert: every shown count is 0 or at least min_cell_rows; the AD row's bin is null
+    histograms = outcome.result["histogram"]
+    shown = [c for h in histograms for c in h["counts"] if c is not None]
+    assert all(c == 0 or c >= 10 for c in shown)
+    [ad] = [h for h in histograms if h["grouping_enum"] == "AD"]
+    assert None in ad["counts"]
+    assert (federation_name == "attacked_secure") == bool(outcome.secure_aggregation_outputs)
