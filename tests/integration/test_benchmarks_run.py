@@ -26,6 +26,7 @@ TOY_RUNS = {
     "bench_secure_aggregation": ["--locals", "2", "--rounds", "2"],
     "bench_memory": ["--rows", "2000"],
     "bench_soak": ["--experiments", "4", "--clients", "2", "--idle-s", "0"],
+    "kmeans_start_cells": ["--federations", "2", "--rows-per-dataset", "30"],
 }
 NEEDS_MIP_DATA = {"bench_mip_requests": ["--runs", "1"], "count_rounds": ["--out", "{tmp}/rounds.json"]}
 
