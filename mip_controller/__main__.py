@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mip_common.lifetime import run_service
+from mip_common.service_main import run_service
 from mip_controller.config import load_controller_config
 from mip_controller.server import serve
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import uvicorn
 
-from mip_common.lifetime import run_service
+from mip_common.service_main import run_service
 from mip_gateway.app import build_app
 from mip_gateway.config import GatewayConfig, load_gateway_config
 

@@ -14,8 +14,9 @@ import grpc
 from mip_common._proto import node_service_pb2, node_service_pb2_grpc
 from mip_common.auth import channel_credentials
 from mip_common.errors import MipError
-from mip_common.lifetime import die_with_parent_if_asked, load_service_config
+from mip_common.lifetime import die_with_parent_if_asked
 from mip_common.logs import configure_logging
+from mip_common.service_main import load_service_config
 from mip_common.status import error_from_rpc
 from mip_node.audit import AUDIT_FILE, read_audit
 from mip_node.config import load_node_config
